@@ -175,7 +175,7 @@ class AvroCodec:
         buf.seek(HEADER_LEN)
         try:
             record = fastavro.schemaless_reader(buf, writer.parsed, self.schema.parsed)
-        except EOFError as exc:
+        except (EOFError, IndexError, struct.error) as exc:  # ran off the end of the buffer
             raise CodecError(
                 f"truncated {writer.name} body ({len(data)} bytes)", schema=self.schema_name
             ) from exc
