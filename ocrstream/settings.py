@@ -104,6 +104,11 @@ class OcrSettings(BaseModel):
     max_pixels: int = 60_000_000
     max_object_bytes: int = 25 * 1024 * 1024
     pdf_dpi: int = 200
+    max_pages: int = Field(50, ge=1, description="pages per document (PDF/TIFF); more is TooManyPages")
+    onnx_model_size: Literal["tiny", "small"] = "tiny"  # PP-OCRv6 size for the onnx engine
+    tesseract_psm: int = 6  # Tesseract page segmentation mode
+    detect_orientation: bool = True  # 90/180/270 page rotation (ONNX classifier)
+    deskew: bool = True  # small-angle rotation (projection profile)
 
 
 class StreamSettings(BaseModel):
@@ -126,6 +131,18 @@ class StreamSettings(BaseModel):
     known_businesses: list[str] = Field(default_factory=list)  # empty = any business
     max_attempts: int = 5
     retry_backoff_ms: int = 200
+    # --- streams (issue 5): worker, aggregation sink, exactly-once effect ---
+    # Faust OCR worker: documents in flight per worker (fills the OCR pool)
+    agent_concurrency: int = Field(0, ge=0, description="0 = ocr_workers")
+    ocr_pool: Literal["process", "thread"] = "process"
+    max_retry_backoff_ms: int = 30_000  # transient errors retry forever, backoff capped here
+    # Aggregation sink (consumes ocr-results, owns the window operator)
+    sink_group: str = "ocrstream-sink"
+    sink_poll_batch: int = 10_000
+    closed_retention_ms: int = 6 * 3_600_000  # watermark span a closed window's final stays updatable
+    watermark_scope: Literal["partition", "operator"] = "partition"
+    dedupe_horizon_ms: int = 3_600_000  # processing-time span within which duplicate document_ids are dropped
+    dedupe_max_ids: int = 2_000_000
 
 
 class ApiSettings(BaseModel):
@@ -134,8 +151,50 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
     # token -> list of business ids ("*" = all). Empty dict = auth disabled.
+    # From the environment: OCRSTREAM_API__TOKENS='{"tok-a": ["acme"], "tok-ops": ["*"]}'
     tokens: dict[str, list[str]] = Field(default_factory=dict)
-    max_range_days: int = 31
+    max_range_days: int = Field(31, ge=1, description="longest [start, end) a query may span")
+    max_documents: int = Field(500, ge=1, description="upper bound of /api/documents?limit=")
+    # Identical aggregate queries within this many seconds share one ClickHouse
+    # query (single-flight + TTL cache); 0 disables the cache.
+    cache_ttl_s: float = Field(1.0, ge=0)
+    # Threads running ClickHouse queries: chDB serializes on its handle anyway,
+    # so 1 is right embedded; a server benefits from a few.
+    query_threads: int = Field(0, ge=0, description="0 = 1 for chDB, 8 for a server")
+    # /metrics without a token even when tokens are set (Prometheus/KEDA scrape).
+    metrics_public: bool = True
+    # HMAC key for signed image links (empty = random per process: links die on restart).
+    link_secret: str = ""
+    link_ttl_s: int = Field(3600, ge=1)
+    dashboard_refresh_s: float = Field(5.0, gt=0)
+
+
+class ProducerSettings(BaseModel):
+    """Producers (``producers``): document publisher, video producer, load generator."""
+
+    # Broker availability: bounded retries before a clear error.
+    connect_attempts: int = Field(3, ge=1, description="metadata requests before giving up")
+    connect_timeout_s: float = Field(5.0, gt=0, description="seconds per metadata request")
+    flush_timeout_s: float = Field(60.0, gt=0, description="seconds to wait for outstanding delivery reports")
+    # Document publisher
+    presign_expires_s: int = Field(24 * 3600, ge=1, description="lifetime of presigned GET URLs")
+    upload_threads: int = Field(4, ge=1, description="parallel hash+upload workers")
+    max_document_bytes: int = 64 * 1024 * 1024
+    watch_interval_s: float = Field(1.0, gt=0, description="seconds between directory scans")
+    watch_settle_s: float = Field(1.0, ge=0, description="a file must be unchanged this long before it is published")
+    # Video producer
+    video_queue_frames: int = Field(8, ge=1, description="bounded reader->processor queue for live sources")
+    video_analysis_width: int = Field(320, ge=32, description="frames are downscaled to this width for motion/hash")
+    video_motion_threshold: float = Field(2.5, gt=0, description="mean abs grey difference (0-255) below which a frame is still")
+    video_stable_frames: int = Field(6, ge=1, description="consecutive still frames before a page counts as stable")
+    video_dup_distance: int = Field(10, ge=0, description="pHash Hamming distance at or below which a page repeats the last one")
+    video_min_detail: float = Field(20.0, ge=0, description="min Laplacian variance (analysis size) of a page; below = empty view")
+    video_jpeg_quality: int = Field(90, ge=10, le=100)
+    video_inline_max_bytes: int = Field(1024 * 1024, ge=0, description="larger JPEGs go to the object store")
+    # Load generator (events mode)
+    generator_linger_ms: int = 100
+    generator_batch_bytes: int = 1_000_000
+    generator_queue_messages: int = 1_000_000
 
 
 class Settings(BaseSettings):
@@ -158,6 +217,7 @@ class Settings(BaseSettings):
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    producer: ProducerSettings = Field(default_factory=ProducerSettings)
 
     @property
     def clickhouse_dsn(self) -> str:
