@@ -158,6 +158,9 @@ class ApiSettings(BaseModel):
     # Identical aggregate queries within this many seconds share one ClickHouse
     # query (single-flight + TTL cache); 0 disables the cache.
     cache_ttl_s: float = Field(1.0, ge=0)
+    # Older results (up to this age) are served at once while one background
+    # query refreshes them (stale-while-revalidate); 0 = always wait.
+    cache_stale_s: float = Field(30.0, ge=0)
     # Threads running ClickHouse queries: chDB serializes on its handle anyway,
     # so 1 is right embedded; a server benefits from a few.
     query_threads: int = Field(0, ge=0, description="0 = 1 for chDB, 8 for a server")
@@ -185,10 +188,11 @@ class ProducerSettings(BaseModel):
     # Video producer
     video_queue_frames: int = Field(8, ge=1, description="bounded reader->processor queue for live sources")
     video_analysis_width: int = Field(320, ge=32, description="frames are downscaled to this width for motion/hash")
-    video_motion_threshold: float = Field(2.5, gt=0, description="mean abs grey difference (0-255) below which a frame is still")
+    video_motion_threshold: float = Field(6.0, gt=0, description="mean abs grey difference (0-255) below which a frame is still")
     video_stable_frames: int = Field(6, ge=1, description="consecutive still frames before a page counts as stable")
-    video_dup_distance: int = Field(10, ge=0, description="pHash Hamming distance at or below which a page repeats the last one")
-    video_min_detail: float = Field(20.0, ge=0, description="min Laplacian variance (analysis size) of a page; below = empty view")
+    video_dup_distance: int = Field(12, ge=0, description="pHash Hamming distance at or below which a page may repeat the last one")
+    video_dup_difference: float = Field(3.0, gt=0, description="mean abs difference (0-255) of page crops below which it does")
+    video_min_detail: float = Field(100.0, ge=0, description="min Laplacian variance (analysis size) of a page; below = empty view")
     video_jpeg_quality: int = Field(90, ge=10, le=100)
     video_inline_max_bytes: int = Field(1024 * 1024, ge=0, description="larger JPEGs go to the object store")
     # Load generator (events mode)

@@ -1,0 +1,98 @@
+"""Producer-side Kafka plumbing shared by the three producers.
+
+* :func:`connect` checks the broker with bounded retries (then raises
+  :class:`~producers.errors.BrokerUnavailable` with a hint), makes sure the
+  topic exists and returns an idempotent ``acks=all`` producer.
+* :func:`produce` hands one message to librdkafka, waiting (polling delivery
+  reports) while its local queue is full: memory stays bounded and nothing is
+  dropped silently.
+* :func:`flush` waits for every outstanding delivery report.
+
+Delivery semantics: at-least-once. A message counts as published only when
+its delivery report says the broker acknowledged it (``acks=all``). The
+idempotent producer removes duplicates caused by librdkafka's own retries;
+a message re-sent by a *new* run (after a crash before the report) can appear
+twice, and consumers de-duplicate on the key/document id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+
+from confluent_kafka.admin import AdminClient
+
+from ocrstream.kafka import common_config, make_producer
+from ocrstream.settings import Settings
+from ocrstream.topics import TopicSpec, ensure_topics
+from producers.errors import BrokerUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def check_broker(settings: Settings) -> None:
+    """Raise :class:`BrokerUnavailable` unless a metadata request succeeds.
+
+    Tries ``producer.connect_attempts`` times, ``producer.connect_timeout_s``
+    seconds each, with a short back-off between attempts.
+    """
+    p = settings.producer
+    last = ""
+    for attempt in range(1, p.connect_attempts + 1):
+        try:
+            # log_level 0: librdkafka's own connect errors would flood stderr; we report below
+            AdminClient(common_config(settings) | {"log_level": 0}).list_topics(timeout=p.connect_timeout_s)
+            return
+        except KafkaException as exc:
+            last = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
+            log.warning("Kafka at %s not reachable (attempt %d/%d): %s",
+                        settings.kafka.bootstrap, attempt, p.connect_attempts, last)
+        if attempt < p.connect_attempts:
+            time.sleep(min(2.0, 0.5 * attempt))
+    raise BrokerUnavailable(
+        f"cannot reach Kafka at {settings.kafka.bootstrap} after {p.connect_attempts} attempts "
+        f"({last or 'timeout'}): start it with `ocrstream stack up` or pass --kafka-bootstrap HOST:PORT"
+    )
+
+
+def connect(settings: Settings, spec: TopicSpec, **overrides: Any) -> tuple[Producer, str]:
+    """Check the broker, create ``spec``'s topic if missing, return ``(producer, topic)``."""
+    check_broker(settings)
+    try:
+        ensure_topics(settings, (spec,), timeout_s=settings.producer.connect_timeout_s * 2)
+    except Exception as exc:  # noqa: BLE001 - one line for the user
+        raise BrokerUnavailable(
+            f"cannot create topic {settings.topic(spec.short_name)} on {settings.kafka.bootstrap}: "
+            f"{' '.join(str(exc).split())[:200]} (run `ocrstream topics`)"
+        ) from exc
+    overrides.setdefault("logger", logging.getLogger("producers.librdkafka"))
+    return make_producer(settings, **overrides), settings.topic(spec.short_name)
+
+
+def produce(producer: Producer, topic: str, value: bytes, key: bytes | str | None = None,
+            on_delivery: Callable[..., None] | None = None, timestamp_ms: int | None = None) -> None:
+    """Queue one message; while librdkafka's queue is full, serve delivery reports and retry."""
+    kwargs: dict[str, Any] = {"key": key, "value": value}
+    if on_delivery is not None:
+        kwargs["on_delivery"] = on_delivery
+    if timestamp_ms is not None:
+        kwargs["timestamp"] = timestamp_ms
+    while True:
+        try:
+            producer.produce(topic, **kwargs)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
+def flush(producer: Producer, timeout_s: float) -> int:
+    """Wait up to ``timeout_s`` for all delivery reports; return how many are still outstanding."""
+    deadline = time.monotonic() + timeout_s
+    remaining = len(producer)
+    while remaining and time.monotonic() < deadline:
+        remaining = producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+    return remaining

@@ -1,0 +1,57 @@
+"""Document media types: which files the pipeline accepts, by content.
+
+The type is decided from the first bytes (magic numbers), never from the name
+alone: a ``.png`` that is not a PNG is rejected with a reason.
+"""
+
+from __future__ import annotations
+
+DOCUMENT_SUFFIXES: dict[str, str] = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".webp": "image/webp",
+    ".bmp": "image/bmp",
+    ".pdf": "application/pdf",
+}
+
+SUFFIX_FOR_TYPE: dict[str, str] = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/tiff": ".tif",
+    "image/webp": ".webp",
+    "image/bmp": ".bmp",
+    "application/pdf": ".pdf",
+}
+
+
+def sniff_media_type(head: bytes) -> str | None:
+    """Media type of a document from its first bytes, or ``None`` when unsupported."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "image/tiff"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith(b"BM"):
+        return "image/bmp"
+    if head.lstrip()[:5] == b"%PDF-":
+        return "application/pdf"
+    return None
+
+
+def is_document_name(name: str) -> bool:
+    """True when a file name has a document suffix (used when walking directories)."""
+    lower = name.lower()
+    return not lower.startswith(".") and any(lower.endswith(s) for s in DOCUMENT_SUFFIXES)
+
+
+def unsupported_reason(head: bytes) -> str:
+    """One-line reason for a file :func:`sniff_media_type` rejected."""
+    if not head:
+        return "empty file"
+    return "unsupported type (expected PNG, JPEG, TIFF, WebP, BMP or PDF content)"
