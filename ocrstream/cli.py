@@ -24,7 +24,14 @@ from ocrstream.settings import Settings
 
 app = typer.Typer(
     name="ocrstream",
-    help=__doc__,
+    help=(
+        "Real-time document OCR analytics.\n\n"
+        "Data flow: publish / video / generate (producers) -> Kafka topics -> worker (fetch, classify, "
+        "OCR, extract) -> sink (event-time windows) -> ClickHouse -> serve (API + dashboard). "
+        "'stack' runs the embedded local services; 'demo' runs everything end to end.\n\n"
+        "Settings come from the environment (OCRSTREAM_*, e.g. OCRSTREAM_KAFKA__BOOTSTRAP; see "
+        "ocrstream/settings.py); the options below override them."
+    ),
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
@@ -155,6 +162,30 @@ def topics_cmd() -> None:
         name = state.settings.topic(spec.short_name)
         mark = "created" if name in created else "exists"
         console.print(f"{name:<28} {spec.schema:<19} key={spec.key:<36} {mark}")
+
+
+@app.command("demo")
+def demo_cmd(
+    exit_after: Optional[float] = typer.Option(None, help="Stop serving after this many seconds (default: Ctrl-C)."),
+    timeout: float = typer.Option(300.0, help="Give up if the documents are not in ClickHouse after this long."),
+    port: Optional[int] = typer.Option(None, help="API/dashboard port (default ApiSettings.port, 8080)."),
+) -> None:
+    """The main job: local stack + OCR worker + sink + API, sample documents and a video, summary.
+
+    Starts everything on 127.0.0.1, publishes the bundled samples, waits until
+    they are OCR'd and aggregated in ClickHouse, prints a summary table and the
+    dashboard URL, and serves until Ctrl-C; then stops everything it started.
+    """
+    from ocrstream.demo import run_demo
+    from ocrstream.stack import StackError
+
+    settings = state.settings.with_overrides(**{"api.port": port})
+    if settings.profile != "local":
+        fail("demo runs the embedded local stack; unset OCRSTREAM_PROFILE=production")
+    try:
+        run_demo(settings, console=console, exit_after_s=exit_after, timeout_s=timeout)
+    except (StackError, RuntimeError) as exc:
+        fail(str(exc))
 
 
 def _register_subcommands() -> None:

@@ -158,9 +158,10 @@ class ApiSettings(BaseModel):
     # Identical aggregate queries within this many seconds share one ClickHouse
     # query (single-flight + TTL cache); 0 disables the cache.
     cache_ttl_s: float = Field(1.0, ge=0)
-    # Older results (up to this age) are served at once while one background
-    # query refreshes them (stale-while-revalidate); 0 = always wait.
-    cache_stale_s: float = Field(30.0, ge=0)
+    # Results up to this age are served at once while one background query
+    # refreshes them (stale-while-revalidate), so hot queries never wait; older
+    # ones (a lone dashboard polling every 5 s) are re-queried in the request.
+    cache_stale_s: float = Field(3.0, ge=0)
     # Threads running ClickHouse queries: chDB serializes on its handle anyway,
     # so 1 is right embedded; a server benefits from a few.
     query_threads: int = Field(0, ge=0, description="0 = 1 for chDB, 8 for a server")

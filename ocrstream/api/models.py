@@ -1,0 +1,119 @@
+"""Response shapes, for the OpenAPI document (``/openapi.json``, ``/docs``).
+
+The aggregates endpoint streams ClickHouse-serialized JSON straight through,
+so these models describe it rather than produce it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Series(BaseModel):
+    """One business's windows in range, columnar (index i of every array = window i)."""
+
+    business_id: str
+    points: int = Field(description="number of windows")
+    window_start: list[int] = Field(description="epoch ms UTC, inclusive, ascending")
+    window_end: list[int] = Field(description="epoch ms UTC, exclusive")
+    document_count: list[int]
+    total_amount: list[float]
+    avg_score: list[float | None]
+    avg_ocr_score: list[float | None]
+    median_score: list[float | None]
+    median_ocr_score: list[float | None]
+    ocr_seconds_p50: list[float | None] = Field(description="seconds")
+    ocr_seconds_p95: list[float | None] = Field(description="seconds")
+    late_events: list[int]
+    is_final: list[int] = Field(description="1 once the window closed (its final row)")
+    type_counts: list[dict[str, int]]
+    min_event_time: list[int]
+    max_event_time: list[int]
+    emitted_at: list[int]
+
+
+class AggregatesResponse(BaseModel):
+    granularity: str
+    start: str = Field(description="ISO 8601 UTC, inclusive")
+    end: str = Field(description="ISO 8601 UTC, exclusive")
+    start_ms: int
+    end_ms: int
+    metrics: list[str] = Field(description="numeric per-window metrics (chartable columns)")
+    series: list[Series] = Field(description="one per requested business_id, in request order")
+
+
+class Business(BaseModel):
+    business_id: str
+    documents: int = Field(description="on-time documents counted in hour windows")
+    late_events: int
+    hour_windows: int
+    first_window_start: int = Field(description="epoch ms UTC")
+    last_window_end: int = Field(description="epoch ms UTC")
+
+
+class BusinessesResponse(BaseModel):
+    businesses: list[Business]
+
+
+class DocumentSummary(BaseModel):
+    document_id: str
+    business_id: str
+    event_time: str
+    processed_at: str
+    source: str
+    uri: str
+    doc_type: str
+    type_confidence: float
+    engine: str
+    pages: int
+    vendor: str | None
+    date: str | None
+    currency: str | None
+    total: float | None
+    score: float
+    ocr_score: float
+    ocr_s: float
+    is_late: bool
+    text_preview: str = Field(description="first characters of the OCR text")
+    text_chars: int
+    url: str = Field(description="this document's detail route")
+    image_url: str = Field(description="signed, time-limited link streaming the original object")
+
+
+class DocumentsResponse(BaseModel):
+    start: str
+    end: str
+    count: int
+    documents: list[DocumentSummary]
+
+
+class DocumentDetail(BaseModel):
+    document_id: str
+    business_id: str
+    event_time: str
+    processed_at: str
+    source: str
+    uri: str
+    doc_type: str
+    type_confidence: float
+    engine: str
+    text: str
+    pages: int
+    fields: dict[str, Any] = Field(description="vendor, date, currency, subtotal, tax, total")
+    field_confidences: dict[str, float]
+    line_items: list[dict[str, Any]]
+    lines: list[dict[str, Any]]
+    score: float
+    ocr_score: float
+    timings_s: dict[str, float] = Field(description="fetch, classify, ocr, extract (seconds)")
+    is_late: bool
+    image_url: str
+
+
+class Health(BaseModel):
+    status: str
+    clickhouse: str
+    clickhouse_ms: float | None = None
+    embedded: bool

@@ -1,0 +1,527 @@
+"""HTTP API: every endpoint, auth scopes, bad parameters, SQL injection, metrics, ``serve``.
+
+Rows are inserted straight into the session chDB (``windows``/``documents``/
+``dead_letters``) under business ids unique to each test; the app is driven
+in-process with FastAPI's TestClient (the same shared chDB client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from ocrstream import metrics as M
+from ocrstream.api import create_app
+from ocrstream.api import sample
+from ocrstream.api.db import SingleFlightCache
+from ocrstream.api.params import parse_time
+from ocrstream.clickhouse import connect
+
+T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+INJECTIONS = [
+    "' OR 1=1 --",
+    "x'); DROP TABLE windows; --",
+    "\\' OR '1'='1",
+    "{business_id:String}",
+    "1; SELECT * FROM system.tables",
+    "minute' UNION SELECT name FROM system.tables --",
+    "`windows`",
+    "%27%20OR%201%3D1",
+    "\u0000",
+    "é\u202e' --",
+]
+
+
+def uid(prefix: str = "b") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def ch(stack: Any) -> Any:
+    return connect(stack.settings)
+
+
+def make_client(stack: Any, ch: Any, tokens: dict[str, list[str]] | None = None, **api: Any) -> TestClient:
+    overrides = {"api.tokens": tokens or {}, "api.cache_ttl_s": 0.0, **{f"api.{k}": v for k, v in api.items()}}
+    settings = stack.settings.with_overrides(**overrides)
+    return TestClient(create_app(settings, ch))
+
+
+@pytest.fixture
+def api(stack: Any, ch: Any) -> TestClient:
+    with make_client(stack, ch) as client:
+        yield client
+
+
+def ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+# ---------------------------------------------------------------- aggregates
+
+
+def test_aggregates_columnar_compare_and_bounds(api: TestClient, ch: Any) -> None:
+    a, b = uid(), uid()
+    sample.insert_windows(ch, sample.window_rows(a, T0, 30))
+    sample.insert_windows(ch, sample.window_rows(b, T0 + timedelta(minutes=5), 10))
+    end = T0 + timedelta(minutes=20)  # exclusive: the window starting at 10:20 is out
+    r = api.get("/api/aggregates", params={"business_id": [b, a], "start": T0.isoformat(), "end": ms(end)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["granularity"] == "minute" and body["start_ms"] == ms(T0) and body["end_ms"] == ms(end)
+    assert [s["business_id"] for s in body["series"]] == [b, a]  # request order
+    sb, sa = body["series"]
+    assert sa["points"] == 20 and sb["points"] == 10
+    assert sa["window_start"] == [ms(T0 + timedelta(minutes=i)) for i in range(20)]
+    assert sa["window_end"][0] == ms(T0 + timedelta(minutes=1))
+    assert sa["document_count"] == list(range(1, 21))
+    assert sa["total_amount"][4] == 50.0
+    assert sa["type_counts"][5] == {"receipt": 4, "invoice": 2}
+    assert sa["late_events"][:4] == [0, 1, 0, 1]
+    assert sa["ocr_seconds_p95"][0] == pytest.approx(0.5)
+    for metric in body["metrics"]:
+        assert len(sa[metric]) == 20, metric
+
+
+def test_aggregates_hour_granularity_and_final_wins(api: TestClient, ch: Any) -> None:
+    a = uid()
+    sample.insert_windows(ch, sample.window_rows(a, T0, 3, "hour", is_final=0, version=1))
+    final = sample.window_rows(a, T0, 1, "hour", is_final=1, version=2)
+    final[0][4] = 99  # document_count of the final row
+    sample.insert_windows(ch, final)
+    r = api.get("/api/aggregates", params={"business_id": a, "start": "2024-05-01", "end": "2024-05-02",
+                                           "granularity": "hour"})
+    s = r.json()["series"][0]
+    assert s["points"] == 3
+    assert s["document_count"][0] == 99 and s["is_final"] == [1, 0, 0]
+    # minute granularity of the same business: nothing
+    r = api.get("/api/aggregates", params={"business_id": a, "start": "2024-05-01", "end": "2024-05-02"})
+    assert r.json()["series"][0]["points"] == 0
+
+
+def test_aggregates_unknown_business_gives_empty_series(api: TestClient) -> None:
+    r = api.get("/api/aggregates", params={"business_id": uid()})
+    assert r.status_code == 200
+    (s,) = r.json()["series"]
+    assert s["points"] == 0 and s["window_start"] == [] and s["document_count"] == []
+
+
+def test_aggregates_cache_serves_repeats(stack: Any, ch: Any) -> None:
+    a = uid()
+    sample.insert_windows(ch, sample.window_rows(a, T0, 5))
+    params = {"business_id": a, "start": "2024-05-01", "end": "2024-05-02"}
+    with make_client(stack, ch, cache_ttl_s=60.0) as client:
+        first = client.get("/api/aggregates", params=params).json()
+        sample.insert_windows(ch, sample.window_rows(a, T0 + timedelta(minutes=5), 1))
+        assert client.get("/api/aggregates", params=params).json() == first  # cached
+        cache = client.app.state.series_cache
+        assert cache.hits >= 1
+        cache.clear()
+        assert client.get("/api/aggregates", params=params).json()["series"][0]["points"] == 6
+
+
+# ---------------------------------------------------------------- bad parameters
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"start": "2024-05-02", "end": "2024-05-01"}, "must be after start"),
+        ({"start": "2024-05-01", "end": "2024-05-01"}, "must be after start"),
+        ({"granularity": "day"}, "'minute' or 'hour'"),
+        ({"start": "2024-01-01", "end": "2024-03-01"}, "range too large"),
+        ({"start": "yesterday"}, "ISO 8601"),
+        ({"end": "2024-13-45"}, "ISO 8601"),
+        ({"start": "99999999999999999"}, "epoch"),
+        ({"start": "0001-01-01"}, "outside 1970"),
+    ],
+)
+def test_bad_parameters_are_422_with_message(api: TestClient, params: dict[str, str], fragment: str) -> None:
+    r = api.get("/api/aggregates", params={"business_id": "x", **params})
+    assert r.status_code == 422, r.text
+    assert fragment in r.text
+
+
+def test_more_bad_parameters(api: TestClient) -> None:
+    assert api.get("/api/aggregates").status_code == 422  # business_id missing
+    r = api.get("/api/aggregates", params={"business_id": ""})
+    assert r.status_code == 422 and "business_id" in r.text
+    r = api.get("/api/aggregates", params={"business_id": [f"b{i}" for i in range(21)]})
+    assert r.status_code == 422 and "at most 20" in r.text
+    r = api.get("/api/aggregates", params={"business_id": "x" * 201})
+    assert r.status_code == 422
+    r = api.get("/api/documents", params={"limit": 100000})
+    assert r.status_code == 422 and "limit" in r.text
+    assert api.get("/api/documents", params={"limit": 0}).status_code == 422
+    assert api.get("/api/documents", params={"limit": "ten"}).status_code == 422
+    assert api.get("/api/documents/x/image", params={"exp": "soon"}).status_code == 422
+
+
+# ---------------------------------------------------------------- businesses & documents
+
+
+def test_businesses_lists_hour_window_owners(api: TestClient, ch: Any) -> None:
+    a = uid()
+    sample.insert_windows(ch, sample.window_rows(a, T0, 2, "hour"))
+    rows = {b["business_id"]: b for b in api.get("/api/businesses").json()["businesses"]}
+    assert rows[a]["documents"] == 3 and rows[a]["hour_windows"] == 2
+    assert rows[a]["last_window_end"] == ms(T0 + timedelta(hours=2))
+
+
+def test_documents_list_filter_and_detail(api: TestClient, ch: Any) -> None:
+    a = uid()
+    rows = [sample.document_row(f"{a}-d{i}", a, T0 + timedelta(minutes=i), doc_type="receipt" if i % 2 else "invoice",
+                                text=f"line one {i}\n" + "x" * 400, is_late=int(i == 3)) for i in range(6)]
+    sample.insert_documents(ch, rows)
+    r = api.get("/api/documents", params={"business_id": a, "start": "2024-05-01", "end": "2024-05-02"})
+    assert r.status_code == 200, r.text
+    docs = r.json()["documents"]
+    assert [d["document_id"] for d in docs] == [f"{a}-d{i}" for i in range(5, -1, -1)]  # newest first
+    assert docs[0]["text_chars"] > len(docs[0]["text_preview"]) == 300
+    assert docs[2]["is_late"] is True and docs[0]["event_time"] == "2024-05-01T10:05:00.000Z"
+    assert docs[0]["image_url"].startswith(f"/api/documents/{a}-d5/image?exp=")
+    r = api.get("/api/documents", params={"business_id": a, "type": "invoice", "limit": 2,
+                                          "start": "2024-05-01", "end": "2024-05-02"})
+    assert [d["document_id"] for d in r.json()["documents"]] == [f"{a}-d4", f"{a}-d2"]
+    # the [start, end) bound on event_time
+    r = api.get("/api/documents", params={"business_id": a, "start": ms(T0 + timedelta(minutes=1)),
+                                          "end": ms(T0 + timedelta(minutes=3))})
+    assert [d["document_id"] for d in r.json()["documents"]] == [f"{a}-d2", f"{a}-d1"]
+
+    detail = api.get(docs[0]["url"]).json()
+    assert detail["text"].startswith("line one 5") and detail["engine"] == "onnx"
+    assert detail["fields"]["total"] == 12.5 and detail["fields"]["currency"] == "EUR"
+    assert detail["field_confidences"]["total"] == pytest.approx(0.95)
+    assert detail["line_items"][0]["description"] == "widget"
+    assert detail["lines"][0]["text"] == "line one 5"
+    assert set(detail["timings_s"]) == {"fetch", "classify", "ocr", "extract"}
+    assert api.get(f"/api/documents/{uid('nodoc')}").status_code == 404
+
+
+def test_document_image_from_s3_and_file(stack: Any, ch: Any, tmp_path: Path) -> None:
+    from ocrstream.objectstore import ObjectStore
+
+    a, b = uid(), uid()
+    settings = stack.settings
+    store = ObjectStore(settings)
+    key = f"test/{a}.png"
+    payload = b"\x89PNG\r\n\x1a\n" + os.urandom(300_000)
+    store.put(settings.s3.documents_bucket, key, payload, "image/png")
+    file_root = settings.file_root
+    file_root.mkdir(parents=True, exist_ok=True)
+    (file_root / f"{a}.jpg").write_bytes(b"\xff\xd8jpeg")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    sample.insert_documents(ch, [
+        sample.document_row(f"{a}-s3", a, T0, uri=f"s3://{settings.s3.documents_bucket}/{key}"),
+        sample.document_row(f"{a}-file", a, T0, uri=(file_root / f"{a}.jpg").as_uri()),
+        sample.document_row(f"{a}-escape", a, T0, uri=f"file://{file_root}/../../{outside.relative_to('/')}"),
+        sample.document_row(f"{a}-outside", a, T0, uri=outside.as_uri()),
+        sample.document_row(f"{a}-bucket", a, T0, uri="s3://other-bucket/x.png"),
+        sample.document_row(f"{a}-http", a, T0, uri="http://169.254.169.254/latest/meta-data"),
+        sample.document_row(f"{b}-s3", b, T0, uri=f"s3://{settings.s3.documents_bucket}/{key}"),
+    ])
+    with make_client(stack, ch, tokens={"tok-a": [a]}) as api:
+        auth = {"Authorization": "Bearer tok-a"}
+        docs = {d["document_id"]: d for d in api.get("/api/documents", headers=auth, params={
+            "business_id": a, "start": "2024-05-01", "end": "2024-05-02"}).json()["documents"]}
+        signed = docs[f"{a}-s3"]["image_url"]
+        r = api.get(signed)  # no header: the signed link is the authorisation
+        assert r.status_code == 200 and r.content == payload
+        assert r.headers["content-type"] == "image/png"
+        assert api.get(signed.replace("sig=", "sig=0")).status_code == 401
+        assert api.get(f"/api/documents/{a}-s3/image").status_code == 401
+        assert api.get(f"/api/documents/{a}-s3/image", headers=auth).content == payload
+        assert api.get(f"/api/documents/{b}-s3/image", headers=auth).status_code == 403
+        r = api.get(docs[f"{a}-file"]["image_url"])
+        assert r.status_code == 200 and r.content == b"\xff\xd8jpeg" and r.headers["content-type"] == "image/jpeg"
+        for name in ("escape", "outside", "bucket", "http"):
+            r = api.get(docs[f"{a}-{name}"]["image_url"])
+            assert r.status_code == 404, (name, r.text)
+            assert "secret" not in r.text
+        # a link signed for one document does not open another
+        exp_sig = signed.split("?", 1)[1]
+        assert api.get(f"/api/documents/{b}-s3/image?{exp_sig}").status_code == 401
+
+
+# ---------------------------------------------------------------- auth
+
+
+def test_auth_scopes(stack: Any, ch: Any) -> None:
+    a, b = uid(), uid()
+    sample.insert_windows(ch, sample.window_rows(a, T0, 2, "hour"))
+    sample.insert_windows(ch, sample.window_rows(b, T0, 2, "hour"))
+    sample.insert_documents(ch, [sample.document_row(f"{a}-1", a, T0), sample.document_row(f"{b}-1", b, T0)])
+    day = {"start": "2024-05-01", "end": "2024-05-02"}
+    with make_client(stack, ch, tokens={"tok-a": [a], "tok-all": ["*"]}) as api:
+        ta = {"Authorization": "Bearer tok-a"}
+        tall = {"Authorization": "Bearer tok-all"}
+        # no token / bad token / wrong scheme: 401 everywhere data is served
+        for path in ("/api/aggregates?business_id=" + a, "/api/businesses", "/api/documents",
+                     f"/api/documents/{a}-1"):
+            assert api.get(path).status_code == 401, path
+            assert api.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
+            assert api.get(path, headers={"Authorization": "Basic tok-a"}).status_code == 401
+        assert api.get("/api/aggregates", params={"business_id": a, **day}, headers=ta).status_code == 200
+        r = api.get("/api/aggregates", params={"business_id": b, **day}, headers=ta)
+        assert r.status_code == 403 and b in r.json()["detail"]
+        assert api.get("/api/aggregates", params={"business_id": [a, b], **day}, headers=ta).status_code == 403
+        assert api.get("/api/aggregates", params={"business_id": [a, b], **day}, headers=tall).status_code == 200
+        assert [x["business_id"] for x in api.get("/api/businesses", headers=ta).json()["businesses"]] == [a]
+        seen = {x["business_id"] for x in api.get("/api/businesses", headers=tall).json()["businesses"]}
+        assert {a, b} <= seen
+        # documents: default scope, explicit other business, detail of another business
+        docs = api.get("/api/documents", params=day, headers=ta).json()["documents"]
+        assert {d["business_id"] for d in docs} == {a}
+        assert api.get("/api/documents", params={"business_id": b, **day}, headers=ta).status_code == 403
+        assert api.get(f"/api/documents/{b}-1", headers=ta).status_code == 403
+        assert api.get(f"/api/documents/{b}-1", headers=tall).status_code == 200
+        # public routes
+        assert api.get("/healthz").status_code == 200
+        assert api.get("/metrics").status_code == 200
+        cfg = api.get("/api/config").json()
+        assert cfg["auth_required"] is True
+    with make_client(stack, ch, tokens={"tok-a": [a], "tok-all": ["*"]}, metrics_public=False) as api:
+        assert api.get("/metrics").status_code == 401
+        assert api.get("/metrics", headers={"Authorization": "Bearer tok-a"}).status_code == 401
+        assert api.get("/metrics", headers={"Authorization": "Bearer tok-all"}).status_code == 200
+
+
+# ---------------------------------------------------------------- SQL injection
+
+
+def test_sql_injection_in_every_string_parameter(stack: Any, ch: Any) -> None:
+    a = uid()
+    sample.insert_windows(ch, sample.window_rows(a, T0, 3))
+    sample.insert_documents(ch, [sample.document_row(f"{a}-1", a, T0)])
+    day = {"start": "2024-05-01", "end": "2024-05-02"}
+    with make_client(stack, ch, tokens={"tok": ["*"]}) as api:
+        h = {"Authorization": "Bearer tok"}
+        for payload in INJECTIONS:
+            in_path = quote(payload, safe="")
+            requests = [
+                ("/api/aggregates", {"business_id": payload, **day}),
+                ("/api/aggregates", {"business_id": [a, payload], **day}),
+                ("/api/aggregates", {"business_id": a, "start": payload}),
+                ("/api/aggregates", {"business_id": a, "end": payload}),
+                ("/api/aggregates", {"business_id": a, "granularity": payload}),
+                ("/api/documents", {"business_id": payload, **day}),
+                ("/api/documents", {"type": payload, **day}),
+                ("/api/documents", {"start": payload}),
+                ("/api/documents", {"limit": payload}),
+                (f"/api/documents/{in_path}", {}),
+                (f"/api/documents/{in_path}/image", {}),
+                (f"/api/documents/{a}-1/image", {"exp": payload, "sig": payload}),
+                (f"/api/documents/{a}-1/image", {"exp": "9999999999", "sig": payload}),
+            ]
+            for path, params in requests:
+                r = api.get(path, params=params, headers=h)
+                assert r.status_code < 500, (path, params, r.status_code, r.text)
+                if r.status_code == 200 and path == "/api/aggregates":
+                    series = r.json()["series"]
+                    assert all(s["points"] == 0 for s in series if s["business_id"] != a), (path, params)
+                    assert all(s["points"] == 3 for s in series if s["business_id"] == a)
+                if r.status_code == 200 and path == "/api/documents":
+                    assert r.json()["count"] == 0 or params.get("type") is None, (path, params)
+        # the tables are still there and intact
+        assert ch.query("SELECT count() FROM windows WHERE business_id = {b:String}",
+                        parameters={"b": a}).result_rows[0][0] == 3
+
+
+# ---------------------------------------------------------------- health, metrics, docs, dashboard
+
+
+def test_healthz_metrics_openapi_dashboard(stack: Any, ch: Any, api: TestClient) -> None:
+    r = api.get("/healthz")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+    assert r.json()["embedded"] is stack.settings.clickhouse_dsn.startswith("chdb://")
+
+    stage = uid("stage")
+    ch.insert("dead_letters", [["t", 0, 1, stage, "CorruptImage", "bad", 1, T0, T0, "d", "b", "r"],
+                               ["t", 0, 2, stage, "CorruptImage", "bad", 1, T0, T0, "d", "b", "r"]],
+              column_names=["source_topic", "source_partition", "source_offset", "stage", "error_class",
+                            "error_message", "attempts", "first_failure_time", "last_failure_time", "document_id",
+                            "business_id", "reference"])
+    M.record_consumer_lag("g1", "ocrstream.documents", 3, high_watermark=120, position=100)
+    M.EVENTS.inc(5, stage="ocr")
+    M.OCR_SECONDS.observe(0.7, engine="onnx")
+    M.LATE_EVENTS.inc()
+    M.WINDOW_CLOSE_DELAY.observe(12.0, granularity="minute")
+    text = api.get("/metrics").text
+    assert 'ocrstream_consumer_lag_messages{group="g1",topic="ocrstream.documents",partition="3"} 20' in text
+    assert f'ocrstream_stored_dead_letters{{stage="{stage}",error_class="CorruptImage"}} 2' in text
+    for name in ("ocrstream_events_total", "ocrstream_events_per_second", "ocrstream_ocr_seconds_bucket",
+                 "ocrstream_late_events_total", "ocrstream_window_close_delay_seconds_count",
+                 "ocrstream_stored_late_events", "ocrstream_clickhouse_up 1", "ocrstream_api_requests_total",
+                 'ocrstream_api_request_seconds_count{route="/healthz"}'):
+        assert name in text, name
+    assert api.get("/metrics").headers["content-type"].startswith("text/plain")
+
+    spec = api.get("/openapi.json").json()
+    for path in ("/api/aggregates", "/api/businesses", "/api/documents", "/api/documents/{document_id}",
+                 "/api/documents/{document_id}/image", "/healthz", "/metrics"):
+        assert path in spec["paths"], path
+    r = api.get("/", follow_redirects=False)
+    assert r.status_code in (302, 307) and r.headers["location"].endswith("dashboard")
+    page = api.get("/dashboard")
+    assert page.status_code == 200 and "uPlot.iife.min.js" in page.text
+    assert api.get("/static/vendor/uplot/uPlot.iife.min.js").status_code == 200
+    assert api.get("/static/dashboard.js").status_code == 200
+    assert api.get("/api/config").json()["auth_required"] is False
+
+
+# ---------------------------------------------------------------- units
+
+
+def test_metrics_registry_format() -> None:
+    reg = M.Registry()
+    c = reg.counter("x_total", "help", ("k",))
+    c.inc(2, k='a"b')
+    g = reg.gauge("y", "help")
+    g.set(1.5)
+    h = reg.histogram("z_seconds", "help", (), buckets=(1, 2))
+    for v in (0.5, 1.5, 3):
+        h.observe(v)
+    text = reg.render()
+    assert 'x_total{k="a\\"b"} 2' in text and "y 1.5" in text
+    assert 'z_seconds_bucket{le="1"} 1' in text and 'z_seconds_bucket{le="2"} 2' in text
+    assert 'z_seconds_bucket{le="+Inf"} 3' in text and "z_seconds_count 3" in text and "z_seconds_sum 5" in text
+    with pytest.raises(ValueError):
+        c.inc(-1, k="a")
+    with pytest.raises(ValueError):
+        c.inc(k="a", other="b")
+    assert reg.counter("x_total", "help", ("k",)) is c
+
+
+def test_parse_time_forms() -> None:
+    default = datetime(2000, 1, 1, tzinfo=UTC)
+    assert parse_time("t", None, default) == default
+    assert parse_time("t", "2024-05-01", default) == datetime(2024, 5, 1, tzinfo=UTC)
+    assert parse_time("t", "2024-05-01T12:00:00+02:00", default) == datetime(2024, 5, 1, 10, tzinfo=UTC)
+    assert parse_time("t", "2024-05-01T10:00:00Z", default) == datetime(2024, 5, 1, 10, tzinfo=UTC)
+    assert parse_time("t", "2024-05-01 10:00", default) == datetime(2024, 5, 1, 10, tzinfo=UTC)
+    assert parse_time("t", "1714557600000", default) == datetime(2024, 5, 1, 10, tzinfo=UTC)
+
+
+def test_single_flight_cache_coalesces_and_revalidates() -> None:
+    async def scenario() -> None:
+        calls = 0
+
+        async def produce() -> int:
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0.05)
+            return calls
+
+        cache = SingleFlightCache(ttl_s=0.2, stale_s=5.0)
+        assert await asyncio.gather(*(cache.get("k", produce) for _ in range(10))) == [1] * 10
+        assert calls == 1
+        await asyncio.sleep(0.25)  # stale: served at once, refreshed in the background
+        assert await cache.get("k", produce) == 1
+        await asyncio.sleep(0.1)
+        assert calls == 2 and await cache.get("k", produce) == 2
+
+        failing = SingleFlightCache(ttl_s=1.0)
+
+        async def boom() -> int:
+            raise RuntimeError("down")
+
+        with pytest.raises(RuntimeError):
+            await failing.get("k", boom)
+        assert await failing.get("k", produce) == 3  # errors are not cached
+
+    asyncio.run(scenario())
+
+
+# ---------------------------------------------------------------- the CLI command
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_command_embedded(tmp_path: Path) -> None:
+    """``ocrstream serve`` in its own process owns its own chDB directory and answers."""
+    port = _free_port()
+    env = {**os.environ, "OCRSTREAM_STATE_DIR": str(tmp_path), "OCRSTREAM_API__TOKENS": '{"t": ["*"]}'}
+    env.pop("OCRSTREAM_CLICKHOUSE__DSN", None)
+    proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                if r.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read() if proc.poll() is not None else ""
+                pytest.fail(f"serve did not come up (rc={proc.poll()}): {out[-2000:]}")
+            time.sleep(0.3)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/businesses").status_code == 401
+        r = httpx.get(f"http://127.0.0.1:{port}/api/businesses", headers={"Authorization": "Bearer t"})
+        assert r.status_code == 200 and r.json() == {"businesses": []}
+        assert (tmp_path / "clickhouse").is_dir()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_serve_metrics_for_processes_without_the_api() -> None:
+    server = M.serve_metrics(0, host="127.0.0.1")
+    try:
+        M.record_consumer_lag("grp", "topic-x", 1, high_watermark=10, position=4)
+        port = server.server_address[1]
+        r = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        assert r.status_code == 200
+        assert 'ocrstream_consumer_lag_messages{group="grp",topic="topic-x",partition="1"} 6' in r.text
+        assert httpx.get(f"http://127.0.0.1:{port}/other", timeout=5).status_code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_update_lag_from_a_confluent_style_consumer() -> None:
+    """Lag = high watermark cached from the last fetch - position; revoked partitions are dropped."""
+
+    class TP:
+        def __init__(self, topic: str, partition: int, offset: int = -1001) -> None:
+            self.topic, self.partition, self.offset = topic, partition, offset
+
+    class FakeConsumer:
+        def assignment(self) -> list[TP]:
+            return [TP("lag-topic", 0), TP("lag-topic", 1), TP("lag-topic", 2)]
+
+        def position(self, tps: list[TP]) -> list[TP]:
+            return [TP(t.topic, t.partition, {0: 40, 1: -1001, 2: 5}[t.partition]) for t in tps]
+
+        def get_watermark_offsets(self, tp: TP, cached: bool = False) -> tuple[int, int]:
+            assert cached, "must not ask the broker (ListOffsets is wrong on Tansu)"
+            return {0: (0, 100), 1: (0, 7), 2: (-1001, -1001)}[tp.partition]
+
+    M.update_lag_from_consumer(FakeConsumer(), "lag-group")
+    assert M.CONSUMER_LAG.value(group="lag-group", topic="lag-topic", partition="0") == 60
+    assert M.CONSUMER_LAG.value(group="lag-group", topic="lag-topic", partition="1") == 7  # no position yet
+    assert M.CONSUMER_LAG.value(group="lag-group", topic="lag-topic", partition="2") is None  # no fetch yet
+    M.forget_partition("lag-group", "lag-topic", 0)
+    assert M.CONSUMER_LAG.value(group="lag-group", topic="lag-topic", partition="0") is None
