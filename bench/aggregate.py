@@ -1,0 +1,248 @@
+"""Benchmark of the aggregation path: ocr-results -> window operator -> ClickHouse sink.
+
+    .venv/bin/python bench/aggregate.py [--events 100000] [--faust-events 20000] [--live-rate 2000]
+
+Starts an ephemeral local stack (Tansu in memory, SeaweedFS, chDB) under a temp
+dir (or uses the running one with ``--use-running``), then, in one run:
+
+1. **throughput**: publishes ``--events`` synthetic OcrResults (5 businesses,
+   6 h of event time, out-of-order + late) and times one sink process catching
+   up (decode, dedupe, window operator, documents + windows inserts,
+   checkpoints): events/s from the first record to the last checkpoint;
+2. **latency**: publishes at ``--live-rate`` events/s for ``--live-seconds``
+   while the sink runs; publish-to-visible = time the record's rows were
+   inserted (the flush that wrote them returned) minus its Kafka timestamp;
+3. **Faust baseline**: the same events (first ``--faust-events``) through a
+   Faust agent updating a tumbling 60 s windowed table (count and sum of
+   ``total``, ``relative_to_field(event_time)``); its events/s.
+
+Last line: ``RESULT events_per_s=X p50_visible_ms=Y p99_visible_ms=Z ratio_vs_faust_windows=R``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ocrstream.settings import Settings  # noqa: E402
+
+log = logging.getLogger("bench")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
+
+
+def make_settings(base: Settings, tag: str) -> Settings:
+    return base.with_overrides(**{
+        "kafka.topic_prefix": f"bench{tag}.",
+        "clickhouse.database": f"bench_{tag}",
+        "stream.sink_group": f"bench-sink-{tag}",
+        "stream.sink_batch_rows": 20_000,
+        "stream.sink_poll_batch": 20_000,
+        "stream.sink_flush_interval_ms": 500,
+        "stream.emit_interval_ms": 1_000,
+        "stream.idle_timeout_ms": 2_000,
+    })
+
+
+def events(n: int, seed: int, hours: float = 6.0):
+    from producers.events import generate_events
+
+    duration = hours * 3600
+    return generate_events(5, rate=n / duration, duration_s=duration, start_ms=1_767_225_600_000, seed=seed,
+                           out_of_order=0.05, late=0.01, late_delay_ms=(120_000, 1_800_000))
+
+
+def bench_throughput(settings: Settings, client, n: int) -> tuple[float, dict]:
+    from producers.events import publish_events
+    from streams.sink import AggregationSink
+
+    t = time.monotonic()
+    stats = publish_events(settings, events(n, seed=1))
+    log.info("published %d events in %.1fs", stats.delivered, time.monotonic() - t)
+    sink = AggregationSink(settings, client=client, name="bench-sink", copy_dead_letters=False)
+    first: list[float] = []
+    orig = sink._handle
+
+    def timed(msgs):
+        if not first:
+            first.append(time.monotonic())
+        orig(msgs)
+
+    sink._handle = timed  # type: ignore[method-assign]
+    done = threading.Event()
+    last_cp = [0.0]
+    orig_cp = sink._checkpoint
+
+    def cp():
+        orig_cp()
+        last_cp[0] = time.monotonic()
+        if sink.stats.records >= n:
+            done.set()
+
+    sink._checkpoint = cp  # type: ignore[method-assign]
+    th = threading.Thread(target=lambda: sink.run(max_runtime_s=600), daemon=True)
+    th.start()
+    done.wait(600)
+    rate = sink.stats.records / max(1e-9, last_cp[0] - first[0])
+    sink.stop()
+    th.join(60)
+    return rate, sink.stats.as_dict()
+
+
+def bench_latency(settings: Settings, client, rate: float, seconds: float) -> list[float]:
+    from producers.events import publish_events
+    from streams.sink import AggregationSink
+
+    sink = AggregationSink(settings, client=client, name="latency-sink", track_latency=True,
+                           copy_dead_letters=False)
+    th = threading.Thread(target=lambda: sink.run(max_runtime_s=seconds + 60), daemon=True)
+    th.start()
+    while not sink.positions:  # wait for the group join
+        time.sleep(0.1)
+    time.sleep(0.5)
+    n = int(rate * seconds)
+    publish_events(settings, events(n, seed=2, hours=seconds / 3600 * 60), pace_rate=rate)
+    deadline = time.monotonic() + 30
+    while len(sink.stats.visible_latency_ms) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    sink.stop()
+    th.join(60)
+    return list(sink.stats.visible_latency_ms)
+
+
+def bench_faust(settings: Settings, n: int, on_done) -> None:
+    """Faust's own tumbling windowed table (count + sum) over the same events; events/s."""
+    import faust
+    from faust.serializers import codecs
+
+    from producers.events import publish_events
+    from streams.serde import FastDecoder
+    from ocrstream.codec import make_serde
+
+    s = settings.with_overrides(**{"kafka.topic_prefix": f"{settings.kafka.topic_prefix}faust."})
+    from ocrstream.topics import OCR_RESULTS, ensure_topics
+
+    ensure_topics(s, (OCR_RESULTS,))
+    publish_events(s, events(n, seed=1))
+    decoder = FastDecoder(make_serde("OcrResult"))
+
+    class OcrAvro(codecs.Codec):
+        def _loads(self, data: bytes):
+            r = decoder.decode(data)
+            return {"business_id": r["business_id"], "event_time": r["event_time"] / 1000.0,
+                    "total": (r.get("fields") or {}).get("total") or 0.0}
+
+        def _dumps(self, obj):  # pragma: no cover - never produced
+            raise NotImplementedError
+
+    codecs.register("ocr_avro_bench", OcrAvro())
+
+    class Ev(faust.Record, serializer="ocr_avro_bench"):
+        business_id: str
+        event_time: float
+        total: float
+
+    app = faust.App(f"bench-faust-{uuid.uuid4().hex[:6]}", broker=f"kafka://{s.kafka.bootstrap}",
+                    store="memory://", web_enabled=False, autodiscover=False, topic_disable_leader=True,
+                    broker_session_timeout=6.0, broker_heartbeat_interval=1.0,
+                    consumer_auto_offset_reset="earliest", topic_partitions=s.kafka.partitions)
+    topic = app.topic(s.topic(OCR_RESULTS.short_name), value_type=Ev, value_serializer="ocr_avro_bench")
+    counts = app.Table("counts", default=int, partitions=s.kafka.partitions).tumbling(
+        60.0, expires=7200.0).relative_to_field(Ev.event_time)
+    sums = app.Table("sums", default=float, partitions=s.kafka.partitions).tumbling(
+        60.0, expires=7200.0).relative_to_field(Ev.event_time)
+    seen = {"n": 0, "first": 0.0, "last": 0.0}
+
+    @app.agent(topic)
+    async def agg(stream):
+        async for ev in stream:
+            if not seen["first"]:
+                seen["first"] = time.monotonic()
+            counts[ev.business_id] += 1
+            sums[ev.business_id] += ev.total
+            seen["n"] += 1
+            seen["last"] = time.monotonic()
+            if seen["n"] >= n:  # stopping Faust from inside its agent deadlocks: report and exit
+                rate = seen["n"] / max(1e-9, seen["last"] - seen["first"])
+                log.info("faust windowed table: %d events, %.0f/s", seen["n"], rate)
+                on_done(rate)
+
+    worker = app.Worker(loglevel="warning", quiet=True, redirect_stdouts=False)
+    try:  # main thread: Faust installs signal handlers; on_done() ends the process
+        worker.execute_from_commandline()
+    except SystemExit:
+        pass
+    on_done(0.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--faust-events", type=int, default=20_000)
+    parser.add_argument("--live-rate", type=float, default=2_000)
+    parser.add_argument("--live-seconds", type=float, default=5)
+    parser.add_argument("--use-running", action="store_true", help="use the stack of the current settings")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+
+    from ocrstream.clickhouse import connect
+    from ocrstream.topics import ensure_topics
+
+    stack = None
+    if args.use_running:
+        base = Settings()
+    else:
+        from tests.backends import local_settings
+        from ocrstream.stack import LocalStack
+
+        base = local_settings(Path(tempfile.mkdtemp(prefix="ocrstream-bench-")))
+        stack = LocalStack(base)
+        stack.up(ephemeral=True)
+    try:
+        tag = uuid.uuid4().hex[:6]
+        s = make_settings(base, tag)
+        ensure_topics(s)
+        client = connect(s)
+        rate, stats = bench_throughput(s, client, args.events)
+        print(f"throughput: {rate:,.0f} events/s through operator + sink ({stats})")
+        s2 = make_settings(base, tag + "l")
+        ensure_topics(s2)
+        lat = bench_latency(s2, client, args.live_rate, args.live_seconds)
+        p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
+        print(f"latency: {len(lat)} events at {args.live_rate:.0f}/s: publish-to-visible p50 {p50:.0f} ms, "
+              f"p99 {p99:.0f} ms (mean {statistics.fmean(lat) if lat else float('nan'):.0f} ms)")
+        def on_done(faust_rate: float) -> None:
+            ratio = rate / faust_rate if faust_rate else float("inf")
+            print(f"faust tumbling windowed table (count+sum): {faust_rate:,.0f} events/s; ratio {ratio:.1f}x")
+            print(f"RESULT events_per_s={rate:.0f} p50_visible_ms={p50:.0f} p99_visible_ms={p99:.0f} "
+                  f"ratio_vs_faust_windows={ratio:.2f}", file=sys.__stdout__, flush=True)
+            if stack is not None:
+                stack.down()
+            os._exit(0)
+
+        bench_faust(s, args.faust_events, on_done)
+    finally:
+        if stack is not None:
+            stack.down()
+        os._exit(0)  # Faust leaves non-daemon threads behind
+
+
+if __name__ == "__main__":
+    main()

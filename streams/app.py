@@ -1,0 +1,289 @@
+"""The Faust OCR topology (``ocrstream worker``).
+
+::
+
+    documents (DocumentRef) ──▶ agent ocr-documents ─┐  decode -> validate -> fetch (streams.fetch)
+    video-frames (VideoFrame) ─▶ agent ocr-frames ───┤  -> classify + OCR + extract in the pool
+                                                     │     (streams.ocr_stage, engine by class)
+                                                     ├─▶ classified  (ClassifiedDocument, audit)
+                                                     ├─▶ ocr-results (OcrResult, key business_id)
+                                                     └─▶ dlq         (DeadLetter, permanent failures)
+
+``ocr-results`` is consumed by the aggregation sink (:mod:`streams.sink`:
+event-time windows + ClickHouse). Workers scale out: every ``ocrstream worker``
+joins group ``stream.app_id`` and gets a share of the partitions; each runs up
+to ``agent_concurrency`` documents at once (default: the OCR pool size).
+
+Delivery: **at-least-once** per input record. An event is acknowledged to Faust
+(and its offset becomes committable) only after its outputs — or its dead
+letter — were acknowledged by the broker (confluent-kafka idempotent producer,
+``acks=all``; aiokafka's producer cannot be idempotent on the local broker).
+A crash re-processes unacknowledged records; the resulting duplicate
+``OcrResult`` carries the same ``document_id`` and the sink drops it, so the
+effect in ClickHouse stays exactly-once. Transient failures (S3 down, broker
+down, a crashed OCR process) retry with capped backoff and block only that
+record (Faust commits contiguous acknowledged offsets, never past it).
+Faust's windowed tables, changelog recovery and ``exactly_once`` are not used
+(see shared/README: broken on the local broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from ocrstream.codec import make_serde
+from ocrstream.settings import Settings
+from ocrstream.topics import CLASSIFIED, DLQ, DOCUMENTS, OCR_RESULTS, VIDEO_FRAMES
+from streams.dlq import (
+    Failure,
+    GaveUp,
+    InvalidRecord,
+    RetryPolicy,
+    TransientError,
+    UnknownBusiness,
+    classify_error,
+    dead_letter,
+    dead_letter_key,
+    retry_async,
+)
+from streams.fetch import Fetcher
+from streams.ocr_stage import OcrJob, OcrStage
+
+log = logging.getLogger(__name__)
+
+
+class AsyncProducer:
+    """confluent-kafka producer with awaitable deliveries (a thread serves callbacks)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from ocrstream.kafka import make_producer
+
+        self._producer = make_producer(settings)
+        self._running = True
+        self._thread = threading.Thread(target=self._poll, name="producer-poll", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while self._running:
+            self._producer.poll(0.1)
+
+    async def send(self, topic: str, value: bytes, key: bytes | None) -> None:
+        """Return once the broker acknowledged the record; raise TransientError otherwise."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            def settle() -> None:
+                if fut.done():
+                    return
+                if err is not None:
+                    fut.set_exception(TransientError(f"delivery to {topic} failed: {err}"))
+                else:
+                    fut.set_result(None)
+
+            loop.call_soon_threadsafe(settle)
+
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                await asyncio.sleep(0.05)
+        await fut
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self._producer.flush(timeout_s)
+        self._running = False
+
+
+class Pipeline:
+    """Per-record logic of the OCR agents (Faust-independent, so it is testable alone)."""
+
+    def __init__(self, settings: Settings, *, fetcher: Fetcher | None = None, ocr: OcrStage | None = None,
+                 producer: AsyncProducer | None = None) -> None:
+        self.settings = settings
+        reg = settings.kafka.schema_registry_url
+        self.doc_serde = make_serde("DocumentRef", reg)
+        self.frame_serde = make_serde("VideoFrame", reg)
+        self.result_serde = make_serde("OcrResult", reg)
+        self.classified_serde = make_serde("ClassifiedDocument", reg)
+        self.dlq_serde = make_serde("DeadLetter", reg)
+        self.fetcher = fetcher or Fetcher(settings)
+        self.ocr = ocr or OcrStage(settings)
+        self._producer = producer
+        self.policy = RetryPolicy.from_settings(settings.stream)
+        self.known = set(settings.stream.known_businesses)
+        self.topics = {name: settings.topic(spec.short_name)
+                       for name, spec in (("results", OCR_RESULTS), ("classified", CLASSIFIED), ("dlq", DLQ))}
+        self.counts = {"ok": 0, "dead": 0}
+
+    @property
+    def producer(self) -> AsyncProducer:
+        if self._producer is None:
+            self._producer = AsyncProducer(self.settings)
+        return self._producer
+
+    def _validate(self, business_id: str, event_time: Any, document_id: str) -> None:
+        if not document_id:
+            raise InvalidRecord("empty document_id")
+        if not business_id:
+            raise InvalidRecord("empty business_id")
+        if self.known and business_id not in self.known:
+            raise UnknownBusiness(f"unknown business {business_id!r}")
+        if not isinstance(event_time, int) or event_time <= 0:
+            raise InvalidRecord(f"invalid event_time {event_time!r}")
+
+    async def handle_document(self, topic: str, partition: int, offset: int, value: bytes) -> str:
+        """Process one ``documents`` record; returns ``"ok"`` or ``"dead:<stage>"``."""
+        where = f"{topic}[{partition}]@{offset}"
+        ref: dict[str, Any] = {}
+        stage = "decode"
+        failure = Failure.start()
+        try:
+            ref = self.doc_serde.decode(value, topic)
+            stage = "validate"
+            self._validate(ref["business_id"], ref["event_time"], ref["document_id"])
+            stage = "fetch"
+            fetched = await retry_async(lambda: asyncio.to_thread(self.fetcher.fetch, ref["uri"]),
+                                        self.policy, "fetch", where, failure)
+            job = OcrJob(data=fetched.data, document_id=ref["document_id"], business_id=ref["business_id"],
+                         uri=ref["uri"], source=ref.get("source") or "upload", event_time_ms=ref["event_time"],
+                         media_type=ref.get("media_type"), filename=ref.get("filename"), fetch_s=fetched.fetch_s)
+            return await self._ocr_and_publish(job, where, failure)
+        except GaveUp as exc:
+            return await self._dead(topic, partition, offset, exc.stage, exc.__cause__ or exc, exc.failure,
+                                    ref, value)
+        except Exception as exc:  # noqa: BLE001 - decode/validate errors
+            if classify_error(exc) == "transient":
+                raise
+            failure.record(exc)
+            return await self._dead(topic, partition, offset, stage, exc, failure, ref, value)
+
+    async def handle_frame(self, topic: str, partition: int, offset: int, value: bytes) -> str:
+        """Process one ``video-frames`` record (same path, ``source=video``)."""
+        where = f"{topic}[{partition}]@{offset}"
+        frame: dict[str, Any] = {}
+        stage = "decode"
+        failure = Failure.start()
+        try:
+            frame = self.frame_serde.decode(value, topic)
+            document_id = f"{frame['stream_id']}:{frame['frame_number']}"
+            frame["document_id"] = document_id
+            stage = "validate"
+            self._validate(frame["business_id"], frame["event_time"], document_id)
+            stage = "fetch"
+            uri = frame.get("image_uri") or f"inline:{document_id}"
+            data, fetch_s = frame.get("image_jpeg"), 0.0
+            if data is None:
+                if not frame.get("image_uri"):
+                    raise InvalidRecord("frame has neither image_jpeg nor image_uri", stage="validate")
+                fetched = await retry_async(lambda: asyncio.to_thread(self.fetcher.fetch, uri),
+                                            self.policy, "fetch", where, failure)
+                data, fetch_s = fetched.data, fetched.fetch_s
+            else:
+                self.fetcher.check_pixels(data, uri)
+                if len(data) > self.settings.ocr.max_object_bytes:
+                    from ocr_agents.errors import ObjectTooLarge
+
+                    raise ObjectTooLarge(f"inline frame is {len(data)} bytes")
+            job = OcrJob(data=data, document_id=document_id, business_id=frame["business_id"], uri=uri,
+                         source="video", event_time_ms=frame["event_time"], media_type="image/jpeg",
+                         fetch_s=fetch_s)
+            return await self._ocr_and_publish(job, where, failure)
+        except GaveUp as exc:
+            return await self._dead(topic, partition, offset, exc.stage, exc.__cause__ or exc, exc.failure,
+                                    frame, value)
+        except Exception as exc:  # noqa: BLE001
+            if classify_error(exc) == "transient":
+                raise
+            failure.record(exc)
+            return await self._dead(topic, partition, offset, stage, exc, failure, frame, value)
+
+    async def _ocr_and_publish(self, job: OcrJob, where: str, failure: Failure) -> str:
+        record = await retry_async(lambda: self.ocr.run(job), self.policy, "ocr", where, failure)
+        classified = {
+            "document_id": job.document_id, "business_id": job.business_id, "uri": job.uri,
+            "event_time": job.event_time_ms, "source": job.source, "doc_type": record["doc_type"],
+            "type_confidence": record["type_confidence"], "engine": record["engine"],
+            "pages": record["pages"], "classify_ms": record["timings"]["classify_s"] * 1000.0,
+        }  # fmt: skip
+        result_bytes = self.result_serde.encode(record, self.topics["results"])
+        classified_bytes = self.classified_serde.encode(classified, self.topics["classified"])
+        await retry_async(lambda: asyncio.gather(
+            self.producer.send(self.topics["classified"], classified_bytes, job.document_id.encode()),
+            self.producer.send(self.topics["results"], result_bytes, job.business_id.encode()),
+        ), RetryPolicy(self.policy.base_ms, self.policy.max_ms, 10**9), "publish", where)
+        self.counts["ok"] += 1
+        log.info("%s: %s %s -> %s/%s engine=%s ocr_s=%.2f", where, job.business_id, job.document_id,
+                 record["doc_type"], self.topics["results"], record["engine"], record["timings"]["ocr_s"])
+        return "ok"
+
+    async def _dead(self, topic: str, partition: int, offset: int, stage: str, exc: BaseException,
+                    failure: Failure, ref: dict[str, Any], payload: bytes) -> str:
+        ref_uri = ref.get("uri") or ref.get("image_uri")
+        dl = dead_letter(
+            source_topic=topic, source_partition=partition, source_offset=offset, stage=stage, exc=exc,
+            failure=failure, document_id=ref.get("document_id"), business_id=ref.get("business_id"),
+            reference=ref_uri, payload=None if ref_uri else payload,
+        )  # fmt: skip
+        log.warning("dead letter %s[%d]@%d stage=%s %s: %s", topic, partition, offset, stage, dl["error_class"],
+                    dl["error_message"])
+        value = self.dlq_serde.encode(dl, self.topics["dlq"])
+        await retry_async(lambda: self.producer.send(self.topics["dlq"], value, dead_letter_key(dl)),
+                          RetryPolicy(self.policy.base_ms, self.policy.max_ms, 10**9), "publish", topic)
+        self.counts["dead"] += 1
+        return f"dead:{stage}"
+
+    def close(self) -> None:
+        self.ocr.close()
+        if self._producer is not None:
+            self._producer.close()
+
+
+def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Any:
+    """The Faust app with the two OCR agents (group ``stream.app_id``)."""
+    import faust
+
+    s = settings.stream
+    concurrency = s.agent_concurrency or s.ocr_workers
+    app = faust.App(
+        s.app_id,
+        broker=[f"kafka://{hp}" for hp in settings.kafka.bootstrap.split(",")],
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        topic_allow_declare=False,  # ensure_topics() creates them with explicit configs
+        topic_disable_leader=True,
+        broker_session_timeout=settings.kafka.session_timeout_ms / 1000.0,
+        broker_heartbeat_interval=max(0.5, settings.kafka.session_timeout_ms / 6000.0),
+        broker_max_poll_interval=3600.0,  # a page of OCR may take a while; heartbeats run anyway
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        stream_wait_empty=False,
+    )
+    pipe = pipeline or Pipeline(settings)
+    app.ocr_pipeline = pipe  # type: ignore[attr-defined]
+    documents = app.topic(settings.topic(DOCUMENTS.short_name), key_serializer="raw", value_serializer="raw")
+    frames = app.topic(settings.topic(VIDEO_FRAMES.short_name), key_serializer="raw", value_serializer="raw")
+
+    @app.agent(documents, name="ocr-documents", concurrency=concurrency)
+    async def ocr_documents(stream: Any) -> None:
+        async for event in stream.events():
+            m = event.message
+            await pipe.handle_document(m.topic, m.partition, m.offset, event.value)
+
+    @app.agent(frames, name="ocr-frames", concurrency=concurrency)
+    async def ocr_frames(stream: Any) -> None:
+        async for event in stream.events():
+            m = event.message
+            await pipe.handle_frame(m.topic, m.partition, m.offset, event.value)
+
+    @app.timer(interval=30.0)
+    async def report() -> None:
+        log.info("ocr worker: %d documents published, %d dead letters", pipe.counts["ok"], pipe.counts["dead"])
+
+    return app
+

@@ -1,0 +1,77 @@
+"""Helpers shared by the streams tests (issue 5): settings, event generation, sink runs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ocrstream.settings import Settings
+
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+HOURS = 6
+
+
+def stream_settings(settings: Settings, **extra: Any) -> Settings:
+    """Test settings: own ClickHouse database, fast idle/emit, small batches."""
+    values: dict[str, Any] = {
+        "clickhouse.database": f"t_{uuid.uuid4().hex[:10]}",
+        "stream.idle_timeout_ms": 1_000,
+        "stream.emit_interval_ms": 300,
+        "stream.sink_flush_interval_ms": 300,
+        "stream.sink_batch_rows": 5_000,
+        "stream.sink_group": f"sink-{uuid.uuid4().hex[:6]}",
+        "stream.retry_backoff_ms": 50,
+        "stream.max_retry_backoff_ms": 500,
+    }
+    values.update(extra)
+    return settings.with_overrides(**values)
+
+
+def make_events(n: int = 50_000, businesses: int = 5, seed: int = 11, late: float = 0.01,
+                out_of_order: float = 0.05):
+    """``n`` OcrResult events over HOURS of event time, some out of order, some late."""
+    from producers.events import generate_events
+
+    duration_s = HOURS * 3600
+    return generate_events(businesses, rate=n / duration_s, duration_s=duration_s, start_ms=START_MS, seed=seed,
+                           out_of_order=out_of_order, max_disorder_ms=4_000, late=late,
+                           late_delay_ms=(120_000, 1_800_000))
+
+
+def publish(settings: Settings, n: int = 50_000, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    """Publish the events; returns (delivered, truth per business)."""
+    from producers.events import publish_events
+
+    events = make_events(n, **kwargs)
+    stats = publish_events(settings, events)
+    assert stats.failed == 0, stats.errors
+    return stats.delivered, events.truth
+
+
+def assert_equal_report(report: dict[str, Any], n: int) -> None:
+    """The windows == SQL aggregation check plus the accounting of late events."""
+    assert report["mismatches"] == [], report["mismatches"]
+    assert report["missing"] == 0
+    assert report["documents"] == n, report
+    assert report["distinct_documents"] == n, report
+    assert report["late_documents"] > 0, report
+    # every late document is counted in its minute and its hour window, every on-time one once
+    assert report["late_in_minute_windows"] == report["late_documents"], report
+    assert report["late_in_hour_windows"] == report["late_documents"], report
+    assert report["on_time_in_minute_windows"] == n - report["late_documents"], report
+
+
+def read_topic(settings: Settings, short_name: str, idle_timeout_s: float = 2.0) -> list[Any]:
+    """Every message of a topic (all partitions assigned from the start; no group join)."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    from ocrstream.kafka import make_consumer, read_all
+
+    topic = settings.topic(short_name)
+    consumer = make_consumer(settings, f"read-{uuid.uuid4().hex[:6]}")
+    meta = consumer.list_topics(topic, timeout=10)
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.topics[topic].partitions])
+    try:
+        return read_all(consumer, idle_timeout_s=idle_timeout_s)
+    finally:
+        consumer.close()

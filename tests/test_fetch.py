@@ -1,0 +1,107 @@
+"""Fetch-stage policy (no network): schemes, buckets, file root, symlinks, SSRF, limits."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ocr_agents.errors import ImageTooLarge, ObjectTooLarge
+from ocrstream.settings import Settings
+from streams.dlq import classify_error
+from streams.fetch import Fetcher, FetchRefused, ObjectMissing, is_public_ip
+
+
+@pytest.fixture
+def fetcher(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"hello")
+    (tmp_path / "outside.txt").write_bytes(b"secret")
+    os.symlink(tmp_path / "outside.txt", root / "escape.txt")
+    os.symlink(root / "a.txt", root / "inside.txt")
+    s = Settings().with_overrides(**{
+        "stream.file_root": str(root), "stream.allowed_schemes": ["file", "s3", "https", "http"],
+        "stream.allowed_http_hosts": ["docs.example.com", "internal.example.com"],
+        "ocr.max_object_bytes": 1000, "ocr.max_pixels": 10_000,
+    })
+    addresses = {"docs.example.com": ["93.184.216.34"], "internal.example.com": ["10.0.0.5", "93.184.216.34"]}
+    return Fetcher(s, resolver=lambda host, port: addresses[host]), root
+
+
+def test_file_inside_root(fetcher):
+    f, root = fetcher
+    assert f.fetch(f"file://{root}/a.txt").data == b"hello"
+    assert f.fetch(f"file://{root}/inside.txt").data == b"hello"  # symlink within the root is fine
+
+
+@pytest.mark.parametrize("uri_tail", ["/../outside.txt", "/sub/../../outside.txt", "/%2e%2e/outside.txt"])
+def test_path_traversal_refused(fetcher, uri_tail):
+    f, root = fetcher
+    with pytest.raises(FetchRefused):
+        f.fetch(f"file://{root}{uri_tail}")
+
+
+def test_symlink_escape_and_outside_refused(fetcher):
+    f, root = fetcher
+    with pytest.raises(FetchRefused, match="symlink escape"):
+        f.fetch(f"file://{root}/escape.txt")
+    with pytest.raises(FetchRefused, match="outside the file root"):
+        f.fetch("file:///etc/passwd")
+    with pytest.raises(FetchRefused):
+        f.fetch(f"file://otherhost{root}/a.txt")
+
+
+def test_missing_file_is_permanent(fetcher):
+    f, root = fetcher
+    with pytest.raises(ObjectMissing) as err:
+        f.fetch(f"file://{root}/nope.txt")
+    assert classify_error(err.value) == "permanent"
+
+
+@pytest.mark.parametrize("uri", ["ftp://x/y", "gopher://x", "data:text/plain,hi", "", "file:///\x00"])
+def test_scheme_refused(fetcher, uri):
+    with pytest.raises(FetchRefused):
+        fetcher[0].check(uri)
+
+
+def test_bucket_allow_list(fetcher):
+    f, _ = fetcher
+    assert f.check("s3://ocrstream-documents/sha256/ab/x.png") == ("s3", ("ocrstream-documents", "sha256/ab/x.png"))
+    with pytest.raises(FetchRefused, match="bucket"):
+        f.check("s3://ocrstream-broker/topic-data")
+    with pytest.raises(FetchRefused):
+        f.check("s3://ocrstream-documents/../x")
+
+
+def test_http_ssrf_guard(fetcher):
+    f, _ = fetcher
+    assert f.check("https://docs.example.com/a.png")[1][4] == ["93.184.216.34"]
+    with pytest.raises(FetchRefused, match="allow-listed"):
+        f.check("http://169.254.169.254/latest/meta-data/")
+    with pytest.raises(FetchRefused, match="allow-listed"):
+        f.check("http://127.0.0.1:8333/")
+    with pytest.raises(FetchRefused, match="SSRF"):  # one private address is enough to refuse
+        f.check("http://internal.example.com/x")
+    with pytest.raises(FetchRefused, match="credentials"):
+        f.check("http://user:pw@docs.example.com/x")
+
+
+@pytest.mark.parametrize("ip,public", [("127.0.0.1", False), ("169.254.169.254", False), ("10.1.2.3", False),
+                                       ("::1", False), ("::ffff:127.0.0.1", False), ("0.0.0.0", False),
+                                       ("fd00:ec2::254", False), ("93.184.216.34", True), ("2606:4700::1", True)])
+def test_is_public_ip(ip, public):
+    assert is_public_ip(ip) is public
+
+
+def test_size_and_pixel_limits(fetcher, tmp_path):
+    f, root = fetcher
+    (root / "big.bin").write_bytes(b"x" * 1001)
+    with pytest.raises(ObjectTooLarge):
+        f.fetch(f"file://{root}/big.bin")
+    from tests.test_bad_input import png_header_bomb
+
+    (root / "bomb.png").write_bytes(png_header_bomb(200, 200))  # 40,000 px > 10,000
+    with pytest.raises(ImageTooLarge):
+        f.fetch(f"file://{root}/bomb.png")
+    assert classify_error(ImageTooLarge("x")) == "permanent"
