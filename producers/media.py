@@ -28,20 +28,15 @@ SUFFIX_FOR_TYPE: dict[str, str] = {
 
 
 def sniff_media_type(head: bytes) -> str | None:
-    """Media type of a document from its first bytes, or ``None`` when unsupported."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith((b"II*\x00", b"MM\x00*")):
-        return "image/tiff"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head.startswith(b"BM"):
-        return "image/bmp"
-    if head.lstrip()[:5] == b"%PDF-":
-        return "application/pdf"
-    return None
+    """Media type of a document from its first bytes, or ``None`` when the pipeline does not take it.
+
+    The magic numbers are :func:`ocr_agents.io.sniff_media_type`'s (one source
+    of truth); producers accept the subset listed in ``SUFFIX_FOR_TYPE``.
+    """
+    from ocr_agents.io import sniff_media_type as sniff
+
+    media_type = sniff(head)
+    return media_type if media_type in SUFFIX_FOR_TYPE else None
 
 
 def is_document_name(name: str) -> bool:

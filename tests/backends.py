@@ -15,11 +15,16 @@ from ocrstream.stack import LocalStack, port_in_use
 
 
 def free_ports() -> tuple[int, int]:
-    """A Kafka port and an S3 base port whose derived SeaweedFS ports are all free."""
+    """A Kafka port and an S3 base port whose derived SeaweedFS ports are all free.
+
+    All below Linux's ephemeral range (32768+), so an outgoing client
+    connection cannot grab one between this check and the server's bind.
+    S3 base 10000-14999 (gRPC twins 20000-25006), Kafka 26000-32499.
+    """
     rng = random.Random()
     for _ in range(200):
-        kafka = rng.randrange(20000, 29000)
-        s3 = rng.randrange(30000, 39000)
+        kafka = rng.randrange(26000, 32500)
+        s3 = rng.randrange(10000, 15000)
         from ocrstream.stack import Ports
 
         if not any(port_in_use(p) for p in [kafka, *Ports(kafka=kafka, s3=s3).weed_all()]):
