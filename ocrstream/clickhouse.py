@@ -41,7 +41,8 @@ def connect(settings: Settings, *, database: str | None = None) -> Client:
     """A client for ``settings.clickhouse_dsn``, database created if missing.
 
     chDB clients are shared per process and path (one process may open one
-    data directory once); server clients are new per call.
+    data directory once) and switched to ``database`` on every call; server
+    clients are new per call.
     """
     dsn = settings.clickhouse_dsn
     db = database or settings.clickhouse.database
@@ -58,9 +59,12 @@ def connect(settings: Settings, *, database: str | None = None) -> Client:
                         f"cannot open chDB data directory {path}: {exc} "
                         "(only one process may open it; is a sink/API/demo already running?)"
                     ) from exc
-                client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
-                client.command(f"USE `{db}`")
                 _chdb_clients[path] = client
+            # The shared handle has one current database: select the caller's
+            # every time, so a component (or test) using another database on the
+            # same path cannot leave the next caller in the wrong one.
+            client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+            client.command(f"USE `{db}`")
         return client
     parsed = urlparse(dsn)
     try:
