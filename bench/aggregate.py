@@ -132,7 +132,6 @@ def bench_faust(settings: Settings, n: int, on_done) -> None:
     from faust.serializers import codecs
 
     from producers.events import publish_events
-    from streams.serde import FastDecoder
     from ocrstream.codec import make_serde
 
     s = settings.with_overrides(**{"kafka.topic_prefix": f"{settings.kafka.topic_prefix}faust."})
@@ -140,7 +139,7 @@ def bench_faust(settings: Settings, n: int, on_done) -> None:
 
     ensure_topics(s, (OCR_RESULTS,))
     publish_events(s, events(n, seed=1))
-    decoder = FastDecoder(make_serde("OcrResult"))
+    decoder = make_serde("OcrResult")
 
     class OcrAvro(codecs.Codec):
         def _loads(self, data: bytes):

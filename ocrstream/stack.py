@@ -122,6 +122,13 @@ class Process:
 
     name: str
     settings: Settings
+    _proc: "subprocess.Popen[bytes] | None" = None
+
+    def exited(self) -> bool:
+        """True when the process this object started has exited (definitive: waitpid)."""
+        if self._proc is not None:
+            return self._proc.poll() is not None
+        return self.pid() is None
 
     @property
     def pid_file(self) -> Path:
@@ -143,7 +150,10 @@ class Process:
         if not info:
             return None
         pid = int(info["pid"])
-        if _alive(pid) and _cmdline_contains(pid, info.get("marker", "")):
+        if self._proc is not None and self._proc.pid == pid:
+            if self._proc.poll() is None:
+                return pid  # started by us and still running
+        elif _alive(pid) and _cmdline_contains(pid, info.get("marker", "")):
             return pid
         log.warning("removing stale pid file %s (pid %s is not running)", self.pid_file, pid)
         self.pid_file.unlink(missing_ok=True)
@@ -165,6 +175,7 @@ class Process:
             cwd=self.settings.state_dir,
         )
         logf.close()
+        self._proc = proc
         self.pid_file.write_text(json.dumps({"pid": proc.pid, "argv": argv, "marker": marker,
                                              "started_at": time.time()}))
         return proc.pid
@@ -184,6 +195,7 @@ class Process:
             while _alive(pid):
                 time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
+        self._proc = None
         return True
 
     def tail(self, lines: int = 15) -> str:
@@ -213,9 +225,11 @@ def _alive(pid: int) -> bool:
 
 def _cmdline_contains(pid: int, marker: str) -> bool:
     try:
-        return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
+    # an empty cmdline (a process mid-exec) is not evidence of pid reuse
+    return not cmdline or marker.encode() in cmdline
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -304,7 +318,7 @@ class LocalStack:
         store = ObjectStore(self.settings)
         last: Exception | None = None
         while time.monotonic() < deadline:
-            if self.weed.pid() is None:
+            if self.weed.exited():
                 raise StackError(f"SeaweedFS exited during start-up; log {self.weed.log_file}:\n{self.weed.tail()}")
             try:
                 store.check_bucket(self.settings.s3.documents_bucket)
@@ -349,7 +363,7 @@ class LocalStack:
                              f"log {self.tansu.log_file}:\n{self.tansu.tail()}")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.tansu.pid() is None:
+            if self.tansu.exited():
                 raise StackError(f"Tansu exited during start-up; log {self.tansu.log_file}:\n{self.tansu.tail()}")
             if broker_reachable(self.settings, timeout_s=2.0):
                 return

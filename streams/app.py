@@ -34,6 +34,7 @@ import logging
 import threading
 from typing import Any
 
+from ocrstream import metrics
 from ocrstream.codec import make_serde
 from ocrstream.settings import Settings
 from ocrstream.topics import CLASSIFIED, DLQ, DOCUMENTS, OCR_RESULTS, VIDEO_FRAMES
@@ -217,6 +218,7 @@ class Pipeline:
             self.producer.send(self.topics["results"], result_bytes, job.business_id.encode()),
         ), RetryPolicy(self.policy.base_ms, self.policy.max_ms, 10**9), "publish", where)
         self.counts["ok"] += 1
+        metrics.EVENTS.inc(stage="ocr")
         log.info("%s: %s %s -> %s/%s engine=%s ocr_s=%.2f", where, job.business_id, job.document_id,
                  record["doc_type"], self.topics["results"], record["engine"], record["timings"]["ocr_s"])
         return "ok"
@@ -235,6 +237,7 @@ class Pipeline:
         await retry_async(lambda: self.producer.send(self.topics["dlq"], value, dead_letter_key(dl)),
                           RetryPolicy(self.policy.base_ms, self.policy.max_ms, 10**9), "publish", topic)
         self.counts["dead"] += 1
+        metrics.DEAD_LETTERS.inc(stage=stage, error_class=dl["error_class"])
         return f"dead:{stage}"
 
     def close(self) -> None:
@@ -269,17 +272,31 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Any:
     documents = app.topic(settings.topic(DOCUMENTS.short_name), key_serializer="raw", value_serializer="raw")
     frames = app.topic(settings.topic(VIDEO_FRAMES.short_name), key_serializer="raw", value_serializer="raw")
 
+    def record_lag(m: Any) -> None:
+        """Lag of the handled record's partition: the high watermark aiokafka got with its
+        last fetch (not ListOffsets, wrong on Tansu) minus the position after this record."""
+        try:
+            from faust.types import TP
+
+            high = app.consumer.highwater(TP(m.topic, m.partition))
+        except Exception:  # noqa: BLE001 - not joined yet / consumer restarting
+            return
+        if high is not None and high >= 0:
+            metrics.record_consumer_lag(s.app_id, m.topic, m.partition, high, m.offset + 1)
+
     @app.agent(documents, name="ocr-documents", concurrency=concurrency)
     async def ocr_documents(stream: Any) -> None:
         async for event in stream.events():
             m = event.message
             await pipe.handle_document(m.topic, m.partition, m.offset, event.value)
+            record_lag(m)
 
     @app.agent(frames, name="ocr-frames", concurrency=concurrency)
     async def ocr_frames(stream: Any) -> None:
         async for event in stream.events():
             m = event.message
             await pipe.handle_frame(m.topic, m.partition, m.offset, event.value)
+            record_lag(m)
 
     @app.timer(interval=30.0)
     async def report() -> None:

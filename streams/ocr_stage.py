@@ -26,6 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from ocrstream import metrics
 from ocrstream.settings import OcrSettings, Settings
 
 
@@ -98,11 +99,16 @@ class OcrStage:
             self._pool = self._make_pool()
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, self.fn, job)
+            record = await loop.run_in_executor(self._pool, self.fn, job)
         except BrokenProcessPool:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None  # rebuilt on the retry
             raise
+        try:  # seconds of the OCR step as the engine measured it (the pool's queueing excluded)
+            metrics.OCR_SECONDS.observe(float(record["timings"]["ocr_s"]), engine=record.get("engine") or "")
+        except (KeyError, TypeError, ValueError):
+            pass
+        return record
 
     def close(self) -> None:
         if self._pool is not None:

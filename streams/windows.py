@@ -47,7 +47,9 @@ arguments; only elapsed times are used, never its absolute value.
 (``is_final = True``) - exactly once per close - and its accumulator is
 dropped; a compact copy of the final aggregate is kept for
 ``closed_retention_ms`` of watermark progress after the close, to account for
-late events.
+late events. When it is dropped while a late event's re-emission is still
+pending (one batch can move the watermark past the retention before the next
+emission), that FINAL row is emitted first, so no ``late_events`` update is lost.
 
 **Current results.** While open, a window that changed emits CURRENT rows
 (``is_final = False``); all changed windows are emitted together at most once
@@ -141,6 +143,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
+from ocrstream import metrics
 from ocrstream.settings import StreamSettings
 from streams.aggregates import (
     DEFAULT_EXACT_LIMIT,
@@ -443,7 +446,7 @@ class WindowOperator:
                 if wm is not None and ps.heap and ps.heap[0][0] <= wm:
                     self._close(ps, wm, out)
                 elif wm is not None and ps.closed_q:
-                    self._purge(ps, wm)
+                    self._purge(ps, wm, out)
         self._maybe_emit(now, out)
         return out
 
@@ -576,7 +579,7 @@ class WindowOperator:
                 if ps.heap and ps.heap[0][0] <= wm:
                     self._close(ps, wm, out)
                 elif ps.closed_q:
-                    self._purge(ps, wm)
+                    self._purge(ps, wm, out)
         return self._gwm
 
     def _close(self, ps: _Partition, wm: int, out: list[Emission]) -> None:
@@ -604,15 +607,45 @@ class WindowOperator:
             )
             self.stats["windows_closed"] += 1
             self.stats["rows_emitted"] += 1
-        self._purge(ps, wm)
+            metrics.WINDOW_CLOSE_DELAY.observe(max(0, emitted_at - start - sizes[gi]) / 1000.0,
+                                               granularity=granularities[gi])
+        self._purge(ps, wm, out)
 
-    def _purge(self, ps: _Partition, wm: int) -> None:
+    def _purge(self, ps: _Partition, wm: int, out: list[Emission]) -> None:
+        """Forget closed finals ``closed_retention_ms`` of watermark after their close.
+
+        A final that is still pending a re-emission (a late event changed it since
+        its last row) emits that FINAL row first: one batch of a fast replay can move
+        the watermark past the retention before the next ``emit_interval_ms``, and
+        the ``late_events`` update must not be lost with the aggregate.
+        """
         q = ps.closed_q
         limit = wm - self.retention
+        if not q or q[0][0] > limit:
+            return
+        closed = ps.closed
+        dirty = ps.dirty
+        emitted_at: int | None = None
         while q and q[0][0] <= limit:
             _, key = q.popleft()
-            ps.closed.pop(key, None)
-            ps.dirty.pop(key, None)
+            final = closed.pop(key, None)
+            if key in dirty:
+                del dirty[key]
+                if final is not None and key not in ps.windows:
+                    if emitted_at is None:
+                        emitted_at = self._wall_clock()
+                    gi, business, start = key
+                    final.revision += 1
+                    out.append(
+                        WindowResult(
+                            final.row(business, self.granularities[gi], start, start + self.sizes[gi], True,
+                                      emitted_at),
+                            ps.pid,
+                            final.revision,
+                            final.exact,
+                        )
+                    )
+                    self.stats["rows_emitted"] += 1
 
     def _late(
         self, ps: _Partition, offset: int, record: dict[str, Any], business: str, et: int, wm: int

@@ -560,3 +560,33 @@ def test_scope_and_retention_default_from_settings() -> None:
     assert op.scope == getattr(settings, "watermark_scope", "partition")
     assert op.retention == getattr(settings, "closed_retention_ms", 3_600_000)
     assert WindowOperator(settings, watermark_scope="partition", closed_retention_ms=0).scope == "partition"
+
+
+def test_purge_emits_a_pending_late_update_before_forgetting_the_window() -> None:
+    # A fast replay: one batch closes minute 0, brings a late event for it and moves the
+    # watermark past close + retention, all before the next emit_interval_ms.
+    clock = Clock()
+    op = make_op(clock, closed_retention_ms=5 * MIN)
+    batch = [
+        (0, rec(T0 + 1_000)),
+        (1, rec(T0 + MIN + GRACE + OOO)),  # closes minute 0
+        (2, rec(T0 + 2_000)),  # late for minute 0 (its re-emission is now pending)
+        (3, rec(T0 + 30 * MIN)),  # watermark far beyond minute 0's close + retention
+    ]
+    out = op.process_batch(0, batch)
+    out += op.flush()
+    (late,) = lates(out)
+    assert [w.tracked for w in late.windows] == [True, True]
+    m0 = [e for e in out if isinstance(e, WindowResult) and e.row["granularity"] == "minute"
+          and e.row["window_start"] == T0]
+    assert [(e.row["is_final"], e.row["late_events"], e.row["document_count"]) for e in m0] == [
+        (True, 0, 1),  # the close
+        (True, 1, 1),  # the late update, emitted before the purge
+    ]
+    assert m0[1].revision > m0[0].revision
+    assert op.stats["late_untracked"] == 0
+    # the window is gone now: a later late event for it is untracked and emits no minute row
+    more = op.process(0, 4, rec(T0 + 3_000)) + op.flush()
+    assert [w.tracked for w in lates(more)[0].windows] == [False, True]
+    assert not [r for r in finals(more, "minute") if r["window_start"] == T0]
+    assert last_rows(out + more)[("b1", "hour", T0)]["late_events"] == 2
