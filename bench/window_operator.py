@@ -48,7 +48,7 @@ def make_records(n: int, businesses: int, partitions: int, rate_per_s: float, di
     return per_part
 
 
-def bench_throughput(args) -> None:
+def bench_throughput(args: argparse.Namespace) -> dict[str, float]:
     per_part = make_records(args.events, args.businesses, args.partitions, args.rate, args.disorder)
     settings = StreamSettings()
     fake_now = [0]
@@ -96,6 +96,8 @@ def bench_throughput(args) -> None:
         f"snapshot: {len(text) / 1e6:.2f} MB JSON for {op.open_windows()} open windows, "
         f"snapshot+dumps {dt_snap * 1e3:.1f} ms, loads+restore {dt_rest * 1e3:.1f} ms"
     )
+    return {"events_per_s": round(n / dt), "events_per_cpu_s": round(n / dt_cpu),
+            "snapshot_ms": round(dt_snap * 1e3, 1), "restore_ms": round(dt_rest * 1e3, 1)}
 
 
 def bench_hour_window(n: int) -> None:
@@ -136,9 +138,10 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0, help="events per second of event time (all businesses)")
     ap.add_argument("--disorder", type=int, default=3000, help="max out-of-orderness in ms")
     args = ap.parse_args()
-    bench_throughput(args)
+    result = bench_throughput(args)
     for n in (3600, 20_000):
         bench_hour_window(n)
+    print("RESULT " + " ".join(f"{k}={v}" for k, v in result.items()))
 
 
 if __name__ == "__main__":
