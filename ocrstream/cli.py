@@ -40,7 +40,8 @@ stack_app = typer.Typer(help="Start, stop and inspect the embedded local stack (
                         no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 
-console = Console(stderr=True)
+# Logs and tables go to stderr; wide enough for the demo's summary when piped.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 class State:
