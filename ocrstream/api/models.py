@@ -57,7 +57,9 @@ class BusinessesResponse(BaseModel):
     businesses: list[Business]
 
 
-class DocumentSummary(BaseModel):
+class DocumentBase(BaseModel):
+    """Identity, routing and scores shared by the list and detail views."""
+
     document_id: str
     business_id: str
     event_time: str
@@ -68,18 +70,21 @@ class DocumentSummary(BaseModel):
     type_confidence: float
     engine: str
     pages: int
+    score: float
+    ocr_score: float
+    is_late: bool
+    image_url: str = Field(description="signed, time-limited link streaming the original object")
+
+
+class DocumentSummary(DocumentBase):
     vendor: str | None
     date: str | None
     currency: str | None
     total: float | None
-    score: float
-    ocr_score: float
     ocr_s: float
-    is_late: bool
     text_preview: str = Field(description="first characters of the OCR text")
     text_chars: int
     url: str = Field(description="this document's detail route")
-    image_url: str = Field(description="signed, time-limited link streaming the original object")
 
 
 class DocumentsResponse(BaseModel):
@@ -89,27 +94,13 @@ class DocumentsResponse(BaseModel):
     documents: list[DocumentSummary]
 
 
-class DocumentDetail(BaseModel):
-    document_id: str
-    business_id: str
-    event_time: str
-    processed_at: str
-    source: str
-    uri: str
-    doc_type: str
-    type_confidence: float
-    engine: str
+class DocumentDetail(DocumentBase):
     text: str
-    pages: int
     fields: dict[str, Any] = Field(description="vendor, date, currency, subtotal, tax, total")
     field_confidences: dict[str, float]
     line_items: list[dict[str, Any]]
     lines: list[dict[str, Any]]
-    score: float
-    ocr_score: float
     timings_s: dict[str, float] = Field(description="fetch, classify, ocr, extract (seconds)")
-    is_late: bool
-    image_url: str
 
 
 class Health(BaseModel):
