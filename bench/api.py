@@ -1,7 +1,7 @@
 """Load bench of the live query API (``GET /api/aggregates``).
 
     .venv/bin/python bench/api.py [--clients 50] [--duration 30] [--mode dashboard|random]
-                                  [--cache-ttl 1.0] [--baseline-duration 10]
+                                  [--cache-ttl 1.0] [--baseline-duration 10] [--ingest-rate 2000]
 
 What it does:
 
@@ -29,9 +29,25 @@ Request mix (``--mode``):
 * ``random``: 1 business, a random start minute in the week and a random
   1-24 h span: nearly every request is a cache miss (worst case).
 
+Ingestion (``--ingest-rate N``, default 2000 events/s; ``0`` disables it): the
+bench starts an ephemeral local stack (Tansu in memory + SeaweedFS, free ports,
+under the tmp state dir), and the server child also runs an
+``AggregationSink(settings, client=<the API's client>)`` in a thread (as
+``ocrstream demo`` does: one process owns chDB, serves the API and sinks).
+From the start of the warm-up to the end of the main phase this process
+publishes synthetic ``OcrResult`` events (``producers.events``) at N events/s
+into the SAME 10 businesses the load queries, with event times spread over
+the last hour of the benchmark week (the "live edge" every dashboard range
+ends at), so the queried minute windows change during the measurement (the
+sink's rows replace the seeded rows of those minutes: ``FINAL``, newest
+version wins). The bench reports how many documents the sink wrote during the
+measured window (``count()`` of ``documents`` before/after, read through a
+bench-only endpoint of the server child) and the sink's stats.
+
 Latency is measured per request from send to last body byte. A response that
 is not 200 with a complete body, or a connection error, counts as an error.
-The last line is ``RESULT p50_ms=X p99_ms=Y errors=N requests=M``.
+The last line is ``RESULT p50_ms=X p99_ms=Y errors=N requests=M ingested=K ingest_rate=R``
+(``ingested``: documents the sink wrote during the measured phase).
 """
 
 from __future__ import annotations
@@ -46,6 +62,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,20 +115,67 @@ def serve_child(args: argparse.Namespace) -> None:
     from ocrstream.clickhouse import connect, migrate
     from ocrstream.settings import Settings
 
-    settings = Settings().with_overrides(**{
+    overrides: dict[str, object] = {
         "state_dir": args.state_dir, "clickhouse.dsn": f"chdb://{Path(args.state_dir).resolve() / 'ch'}",
         "api.cache_ttl_s": args.cache_ttl, "api.max_range_days": 8,
-    })
+    }
+    if args.bootstrap:
+        overrides.update({"kafka.bootstrap": args.bootstrap, "s3.endpoint": args.s3_endpoint})
+    settings = Settings().with_overrides(**overrides)
     client = connect(settings)
     migrate(client)
     t0 = time.perf_counter()
     rows = seed(client)
     print(f"seeded {rows} window rows in {time.perf_counter() - t0:.1f} s", flush=True)
     app = create_app(settings, client)
+    sink = sink_thread = None
+    if args.bootstrap:
+        from streams.checkpoint import CLICKHOUSE_LOCK
+        from streams.sink import AggregationSink
+
+        # Same process, same client as the API (the process owns chDB), like ``ocrstream demo``.
+        sink = AggregationSink(settings, client=client, name="bench-sink")
+        sink_thread = threading.Thread(target=sink.run, name="sink", daemon=True)
+        sink_thread.start()
+
+        def ingest_stats() -> dict[str, object]:
+            """Bench-only: documents in ClickHouse and the sink's counters."""
+            with CLICKHOUSE_LOCK:
+                docs = client.query("SELECT count() FROM documents").result_rows[0][0]
+            return {"documents": int(docs), "sink": sink.stats.as_dict(),
+                    "sink_alive": sink_thread.is_alive()}
+
+        app.add_api_route("/_bench/ingest", ingest_stats, methods=["GET"])
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
+    if sink is None:
+        print("READY", flush=True)
+        server.run()
+        return
+    # uvicorn re-raises SIGTERM after its graceful shutdown (the process dies before the sink
+    # is stopped): serve from a thread (no signal handlers there) and handle SIGTERM here.
+    import signal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    server_thread = threading.Thread(target=server.run, name="api", daemon=True)
+    server_thread.start()
+    while not server.started and server_thread.is_alive():
+        time.sleep(0.05)
     print("READY", flush=True)
-    server.run()
+    try:
+        while not stop.is_set() and server_thread.is_alive():
+            stop.wait(0.5)
+    finally:
+        server.should_exit = True
+        server_thread.join(timeout=15)
+        if sink is not None and sink_thread is not None:
+            sink.stop()
+            sink_thread.join(timeout=30)
+            print(f"sink stopped: {sink.stats.as_dict()}", flush=True)
+        from ocrstream.clickhouse import close_all
+
+        close_all()
 
 
 # ---------------------------------------------------------------- load generator
@@ -234,6 +298,44 @@ def measured(port: int, child_pid: int, clients: int, duration: float, make_path
     return result
 
 
+def http_get_json(port: int, path: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
+        return json.loads(r.read())
+
+
+class Ingest:
+    """Publishes synthetic OcrResults at ``rate``/s in a thread (producers.events, paced)."""
+
+    def __init__(self, settings: object, rate: float, seconds: float) -> None:
+        from producers.events import generate_events
+
+        self.settings = settings
+        self.rate = rate
+        self.count = int(rate * seconds)
+        # Event times: the last hour of the benchmark week (where every dashboard range ends),
+        # spread evenly over it, in the businesses the load queries.
+        end_ms = ms(DATA_END)
+        self.events = generate_events(BUSINESSES, rate=self.count / 3600, duration_s=3600,
+                                      start_ms=end_ms - 3_600_000, seed=11)
+        self.stats = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+
+    def _run(self) -> None:
+        from producers.events import publish_events
+
+        try:
+            self.stats = publish_events(self.settings, self.events, pace_rate=self.rate)  # type: ignore[arg-type]
+        except BaseException as exc:  # reported by the caller
+            self.error = exc
+
+    def start(self) -> "Ingest":
+        self.thread.start()
+        return self
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -250,8 +352,13 @@ def main() -> None:
     parser.add_argument("--mode", choices=["dashboard", "random"], default="dashboard")
     parser.add_argument("--cache-ttl", type=float, default=1.0, help="API cache TTL in seconds (0 = off)")
     parser.add_argument("--state-dir", default=None, help="keep the chDB here (default: a tmp dir)")
+    parser.add_argument("--ingest-rate", type=float, default=2000.0,
+                        help="synthetic OcrResult events/s published and sunk during warm-up + main phase "
+                             "(0 = no ingestion, no stack)")
     parser.add_argument("_role", nargs="?", default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--bootstrap", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--s3-endpoint", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._role == "_serve":
         serve_child(args)
@@ -262,8 +369,27 @@ def main() -> None:
     port = free_port()
     cmd = [sys.executable, __file__, "_serve", "--state-dir", state_dir, "--port", str(port),
            "--cache-ttl", str(args.cache_ttl)]
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    stack = None
+    stack_settings = None
+    child: subprocess.Popen[str] | None = None
+    relay: threading.Thread | None = None
+    result_line = ""
+    ingest: Ingest | None = None
     try:
+        if args.ingest_rate > 0:
+            from ocrstream.stack import LocalStack
+            from tests.backends import local_settings
+
+            stack_settings = local_settings(Path(state_dir),
+                                            clickhouse_dsn=f"chdb://{Path(state_dir).resolve() / 'ch'}")
+            stack = LocalStack(stack_settings)
+            t0 = time.perf_counter()
+            stack.up(ephemeral=True)  # migrations run in a child process: chDB stays free for the server
+            print(f"[stack] Tansu (memory) on {stack_settings.kafka.bootstrap}, SeaweedFS on "
+                  f"{stack_settings.s3.endpoint}, up in {time.perf_counter() - t0:.1f} s")
+            cmd += ["--bootstrap", stack_settings.kafka.bootstrap, "--s3-endpoint", stack_settings.s3.endpoint]
+        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert child.stdout is not None
         for line in child.stdout:
             print(f"[server] {line.rstrip()}")
@@ -271,8 +397,19 @@ def main() -> None:
                 break
         else:
             raise SystemExit(f"server exited with {child.wait()}")
+        # the rest of the child's output (sink shutdown stats) goes straight through
+        relay = threading.Thread(target=lambda: [print(f"[server] {ln.rstrip()}", flush=True)
+                                                 for ln in child.stdout], daemon=True)  # type: ignore[union-attr]
+        relay.start()
         time.sleep(0.5)
-        print(f"clients={args.clients} mode={args.mode} cache_ttl_s={args.cache_ttl} cpus={os.cpu_count()}")
+        if stack_settings is not None:
+            deadline = time.monotonic() + 60
+            while not http_get_json(port, "/_bench/ingest")["sink"]["assigned"]:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the sink got no partitions within 60 s")
+                time.sleep(0.2)
+        print(f"clients={args.clients} mode={args.mode} cache_ttl_s={args.cache_ttl} cpus={os.cpu_count()} "
+              f"ingest_rate={args.ingest_rate:g}/s")
         try:
             load = os.getloadavg()[0]
         except OSError:
@@ -280,23 +417,55 @@ def main() -> None:
         print(f"load average before the run: {load:.2f} (other work on the machine skews latencies)")
         base = measured(port, child.pid, args.clients, args.baseline_duration, lambda r: "/healthz", 1)
         print("baseline  /healthz       " + json.dumps({k: round(v, 2) for k, v in base.items()}))
+        if stack_settings is not None:
+            # publish from the warm-up to the end of the main phase (+1 s margin)
+            ingest = Ingest(stack_settings, args.ingest_rate, args.warmup + args.duration + 1.0).start()
         if args.warmup > 0:
             warm = measured(port, child.pid, args.clients, args.warmup, lambda r: aggregate_path(r, args.mode), 3)
             print(f"warm-up   /api/aggregates {warm['requests']} requests, p99 {warm['p99_ms']:.0f} ms (not counted)")
+        before = http_get_json(port, "/_bench/ingest") if ingest is not None else None
+        t_main = time.perf_counter()
         main_ = measured(port, child.pid, args.clients, args.duration, lambda r: aggregate_path(r, args.mode), 2)
+        t_main = time.perf_counter() - t_main
+        after = http_get_json(port, "/_bench/ingest") if ingest is not None else None
         print("main      /api/aggregates " + json.dumps({k: round(v, 2) for k, v in main_.items()}))
         print(f"ratio aggregates/healthz: p50 x{main_['p50_ms'] / base['p50_ms']:.2f}, "
               f"p99 x{main_['p99_ms'] / base['p99_ms']:.2f}, throughput x{main_['rps'] / base['rps']:.2f}")
-        print(f"RESULT p50_ms={main_['p50_ms']:.1f} p99_ms={main_['p99_ms']:.1f} "
-              f"errors={main_['errors']} requests={main_['requests']}")
+        extra = ""
+        if ingest is not None and before is not None and after is not None:
+            ingested = after["documents"] - before["documents"]
+            ingest.thread.join(timeout=30)
+            if ingest.error is not None:
+                raise SystemExit(f"publishing failed: {ingest.error!r}")
+            pub = ingest.stats
+            sink = after["sink"]
+            print(f"ingest    sink wrote {ingested} documents during the {t_main:.1f} s measured phase "
+                  f"({ingested / t_main:.0f}/s; target {args.ingest_rate:g}/s); documents {before['documents']} -> "
+                  f"{after['documents']}; published {pub.delivered if pub else '?'} of {ingest.count} "
+                  f"(failed {pub.failed if pub else '?'}); sink records={sink['records']} "
+                  f"window_rows={sink['window_rows']} flushes={sink['flushes']} "
+                  f"dead_letters={sink['dead_letters']} sink_alive={after['sink_alive']}")
+            extra = f" ingested={ingested} ingest_rate={ingested / t_main:.0f}"
+        result_line = (f"RESULT p50_ms={main_['p50_ms']:.1f} p99_ms={main_['p99_ms']:.1f} "
+                       f"errors={main_['errors']} requests={main_['requests']}{extra}")
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        if child is not None:
+            child.terminate()  # uvicorn exits gracefully; the child then stops its sink
+            try:
+                child.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            if relay is not None:
+                relay.join(timeout=5)
+            if child.returncode and not (child.returncode == -15 and stack is None):
+                print(f"[server] exited with {child.returncode}", flush=True)
+        if ingest is not None and ingest.thread.is_alive():
+            ingest.thread.join(timeout=30)
+        if stack is not None:
+            print(f"[stack] stopped: {', '.join(stack.down()) or 'nothing running'}", flush=True)
         tmp.cleanup()
-
+    print(result_line, flush=True)  # last line, after the teardown
 
 if __name__ == "__main__":
     main()
