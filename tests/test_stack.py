@@ -158,3 +158,11 @@ def test_nothing_listens_beyond_loopback(stack) -> None:
         if any(f"pid={pid}," in line for pid in ours):
             local = line.split()[3]
             assert local.startswith("127.0.0.1:"), line
+
+
+def test_missing_broker_binary_is_a_clear_error(stack_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    handle = stack_factory("nobin")
+    monkeypatch.setenv("CALF_TANSU_BIN", str(handle.settings.state_dir / "no-such-tansu"))
+    with pytest.raises(StackError, match="Tansu broker binary not found"):
+        handle.up(ephemeral=True)
+    assert not _pids_of(handle.settings.state_dir), "a failed up must not leave S3 running"
