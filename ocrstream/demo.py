@@ -133,7 +133,7 @@ def run_demo(settings: Settings, *, console: Console, exit_after_s: float | None
 
         log_path = settings.state_dir / "logs" / "worker.log"
         console.print(f"• starting the OCR worker (Faust; log {log_path})")
-        env = {**os.environ, **_env_of(settings)}
+        env = {**os.environ, **settings.as_env()}
         with open(log_path, "ab") as logf:
             worker = subprocess.Popen([sys.executable, "-m", "ocrstream", "worker"], env=env,
                                       stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
@@ -212,17 +212,6 @@ def run_demo(settings: Settings, *, console: Console, exit_after_s: float | None
         close_all()
         stack.down()
         signal.signal(signal.SIGINT, previous)
-
-
-def _env_of(settings: Settings) -> dict[str, str]:
-    """Environment that gives a child process the same settings."""
-    return {
-        "OCRSTREAM_STATE_DIR": str(settings.state_dir),
-        "OCRSTREAM_KAFKA__BOOTSTRAP": settings.kafka.bootstrap,
-        "OCRSTREAM_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "OCRSTREAM_S3__ENDPOINT": settings.s3.endpoint,
-        "OCRSTREAM_CLICKHOUSE__DSN": settings.clickhouse_dsn,
-    }
 
 
 def _print_summary(console: Console, client: Any, businesses: list[str], result: DemoResult) -> None:

@@ -19,6 +19,7 @@ Each section belongs to one part of the pipeline; its docstring says which.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -256,6 +257,35 @@ class Settings(BaseSettings):
                 node = node[part]
             node[parts[-1]] = value
         return Settings.model_validate(data)
+
+
+    def as_env(self) -> dict[str, str]:
+        """Environment variables that rebuild these settings in a child process.
+
+        Every field becomes ``OCRSTREAM_<SECTION>__<FIELD>`` (flat fields
+        ``OCRSTREAM_<FIELD>``); lists and dicts as JSON, which pydantic-settings
+        parses back; ``None`` values are left out (the child uses the default).
+        """
+        env: dict[str, str] = {}
+
+        def put(prefix: str, value: Any) -> None:
+            if value is None:
+                return
+            if isinstance(value, (list, dict)):
+                env[prefix] = json.dumps(value)
+            else:
+                env[prefix] = str(value)
+
+        for name, value in self.model_dump(mode="json").items():
+            if isinstance(value, dict) and name in _SECTIONS:
+                for field_name, field_value in value.items():
+                    put(f"OCRSTREAM_{name.upper()}__{field_name.upper()}", field_value)
+            else:
+                put(f"OCRSTREAM_{name.upper()}", value)
+        return env
+
+
+_SECTIONS = {name for name, f in Settings.model_fields.items() if isinstance(f.default_factory, type)}
 
 
 @lru_cache(maxsize=1)

@@ -25,9 +25,7 @@ def _free_port() -> int:
 def test_demo_reaches_summary_and_serves(tmp_path) -> None:
     s = local_settings(tmp_path / "demo", ephemeral=False)
     port = _free_port()
-    env = {**os.environ, "OCRSTREAM_STATE_DIR": str(s.state_dir), "OCRSTREAM_KAFKA__BOOTSTRAP": s.kafka.bootstrap,
-           "OCRSTREAM_S3__ENDPOINT": s.s3.endpoint, "COLUMNS": "200"}
-    env.pop("OCRSTREAM_CLICKHOUSE__DSN", None)
+    env = {**os.environ, **s.as_env(), "COLUMNS": "200"}
     proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "demo", "--exit-after", "20", "--port", str(port),
                              "--timeout", "240"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)

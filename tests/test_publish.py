@@ -26,23 +26,10 @@ from producers.media import sniff_media_type
 KINDS = ("receipt", "invoice", "report", "form")
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    """Environment that points the CLI at ``settings`` (the CLI builds its own Settings)."""
-    return {
-        "OCRSTREAM_STATE_DIR": str(settings.state_dir),
-        "OCRSTREAM_KAFKA__BOOTSTRAP": settings.kafka.bootstrap,
-        "OCRSTREAM_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "OCRSTREAM_S3__ENDPOINT": settings.s3.endpoint,
-        "OCRSTREAM_S3__DOCUMENTS_BUCKET": settings.s3.documents_bucket,
-        "OCRSTREAM_PRODUCER__CONNECT_TIMEOUT_S": str(settings.producer.connect_timeout_s),
-        "OCRSTREAM_PRODUCER__CONNECT_ATTEMPTS": str(settings.producer.connect_attempts),
-    }
-
-
 def _cli(settings: Settings, *args: str):
     from ocrstream.cli import app
 
-    return CliRunner().invoke(app, list(args), env=_env(settings))
+    return CliRunner().invoke(app, list(args), env=settings.as_env())
 
 
 @pytest.fixture

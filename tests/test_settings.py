@@ -35,3 +35,16 @@ def test_production_profile_points_at_servers(monkeypatch: pytest.MonkeyPatch) -
     assert s.profile == "production"
     assert s.clickhouse_dsn == "http://default:pw@clickhouse:8123"
     assert s.topic("documents") == "ocrstream.documents"
+
+
+def test_as_env_rebuilds_the_same_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s = Settings().with_overrides(**{
+        "state_dir": tmp_path, "kafka.bootstrap": "k1:9092,k2:9092", "stream.grace_ms": 1234,
+        "stream.known_businesses": ["acme", "o'brien"], "api.tokens": {"tok": ["acme", "*"]},
+    })
+    env = s.as_env()
+    assert env["OCRSTREAM_KAFKA__BOOTSTRAP"] == "k1:9092,k2:9092"
+    assert "OCRSTREAM_STREAM__FILE_ROOT" not in env  # None stays the default
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert Settings() == s

@@ -91,8 +91,8 @@ def test_s3_backed_broker_survives_down_up(stack_factory) -> None:
 def test_status_json_cli_and_exit_codes(stack_factory) -> None:
     handle = stack_factory("cli")
     s = handle.settings
-    env = {**os.environ, "OCRSTREAM_STATE_DIR": str(s.state_dir), "OCRSTREAM_KAFKA__BOOTSTRAP": s.kafka.bootstrap,
-           "OCRSTREAM_S3__ENDPOINT": s.s3.endpoint, "OCRSTREAM_STACK__BROKER_STORAGE": "memory"}
+    env = {**os.environ, **s.as_env()}
+    assert env["OCRSTREAM_STACK__BROKER_STORAGE"] == "memory"
     cli = [sys.executable, "-m", "ocrstream"]
     down = subprocess.run([*cli, "stack", "status", "--json"], env=env, capture_output=True, text=True)
     assert down.returncode == 1 and json.loads(down.stdout)["ok"] is False
