@@ -37,13 +37,9 @@ _PROGRESS = re.compile(r"checkpoint \S+ ((?:p\d+@-?\d+ ?)+)")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment that makes a child process load ``settings`` (sections as JSON)."""
-    data = settings.model_dump(mode="json")
+    """Environment that makes a child process load ``settings`` (nothing inherited from ours)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCRSTREAM_")}
-    env["OCRSTREAM_STATE_DIR"] = str(settings.state_dir)
-    for section in ("kafka", "s3", "clickhouse", "stream", "ocr", "producer"):
-        if section in data:
-            env[f"OCRSTREAM_{section.upper()}"] = json.dumps(data[section])
+    env.update(settings.as_env())
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -16,7 +16,7 @@ from ocrstream.topics import OCR_RESULTS, ensure_topics
 from producers.errors import ProducerError
 from producers.events import generate_events
 from producers.generate import parse_duration, parse_time_ms
-from tests.test_publish import _env, read_topic
+from tests.test_publish import read_topic
 
 START = "2024-05-01T00:00:00Z"
 
@@ -29,7 +29,7 @@ def test_one_hour_backfill_matches_ground_truth(settings: Settings, tmp_path: Pa
     out = tmp_path / "gen"
     result = CliRunner().invoke(app, ["generate", "--mode", "events", "--businesses", "3", "--rate", "10",
                                       "--backfill", "1h", "--seed", "5", "--start", START, "--out", str(out),
-                                      "--out-of-order", "0.05", "--late", "0.01"], env=_env(settings))
+                                      "--out-of-order", "0.05", "--late", "0.01"], env=settings.as_env())
     assert result.exit_code == 0, result.output
     truth = json.loads((out / "ground_truth.json").read_text())
     assert truth["events"] == truth["delivered"] == 36_000

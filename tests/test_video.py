@@ -19,7 +19,7 @@ from ocrstream.topics import VIDEO_FRAMES, ensure_topics
 from producers.errors import SourceUnavailable
 from producers.synthvideo import page_texts, text_page, write_page_video
 from producers.video import FrameSource, VideoProducer
-from tests.test_publish import _assert_one_line_error, _env, read_topic
+from tests.test_publish import _assert_one_line_error, read_topic
 
 K = 4
 HOLD, TRANSITION, LEAD_IN = 40, 6, 10
@@ -51,7 +51,7 @@ def test_video_publishes_one_frame_per_page(settings: Settings, tmp_path: Path) 
     from ocrstream.cli import app
 
     result = CliRunner().invoke(app, ["video", str(video), "--stream-id", "cam-1", "--business", "acme"],
-                                env=_env(settings))
+                                env=settings.as_env())
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert f"pages out {K}, duplicates 0, empty 1, dropped 0, failed 0" in out, out
