@@ -48,17 +48,21 @@ def publish(settings: Settings, n: int = 50_000, **kwargs: Any) -> tuple[int, di
     return stats.delivered, events.truth
 
 
-def assert_equal_report(report: dict[str, Any], n: int) -> None:
-    """The windows == SQL aggregation check plus the accounting of late events."""
+def assert_equal_report(report: dict[str, Any], n: int, *, too_late: bool = False) -> None:
+    """The windows == SQL aggregation check plus the accounting of late documents: every
+    late update is counted in its windows and in their late_events, every too-late one
+    in too_late_events of its minute and hour windows and nowhere else."""
     assert report["mismatches"] == [], report["mismatches"]
     assert report["missing"] == 0
     assert report["documents"] == n, report
     assert report["distinct_documents"] == n, report
-    assert report["late_documents"] > 0, report
-    # every late document is counted in its minute and its hour window, every on-time one once
-    assert report["late_in_minute_windows"] == report["late_documents"], report
-    assert report["late_in_hour_windows"] == report["late_documents"], report
-    assert report["on_time_in_minute_windows"] == n - report["late_documents"], report
+    assert report["late_update_documents"] > 0, report
+    assert (report["too_late_documents"] > 0) == too_late, report
+    counted = n - report["too_late_documents"]
+    assert report["counted_in_minute_windows"] == counted == report["counted_in_hour_windows"], report
+    assert report["late_in_minute_windows"] == report["late_update_documents"], report
+    assert report["too_late_in_minute_windows"] == report["too_late_documents"], report
+    assert report["too_late_in_hour_windows"] == report["too_late_documents"], report
 
 
 def read_topic(settings: Settings, short_name: str, idle_timeout_s: float = 2.0) -> list[Any]:
