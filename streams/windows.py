@@ -55,11 +55,12 @@ anyway and ordered by ``(business_id, event_time)``, so one ``GROUP BY`` over th
 affected windows recomputes them exactly; the operator keeps only *open* windows
 plus ~100 bytes of clock per business: a closed business-day costs 0 bytes of
 operator memory and checkpoint. The ClickHouse cost is one query per flush that
-has late events (all affected windows batched), measured on the development
-machine (shared, busy) at about 25 ms for 100 late windows of one business-day
-(86,400 documents) and about 0.1 s for 1,000 windows spread over 6 days
-(``bench/aggregate.py`` reports late events/s). On-time data never queries
-ClickHouse.
+has late events (all affected windows batched, reading only their key ranges):
+on the 2-core development machine, shared and busy, embedded chDB took about
+70 ms for 104 late windows (100 minutes + 4 hours) of one business-day of 86,400
+documents and about 60 ms for all 1,464 windows of that day; storage is the
+``documents`` rows that are kept anyway (``bench/aggregate.py`` reports late
+events/s end to end). On-time data never queries ClickHouse.
 
 **State** per input partition: its clocks, open windows keyed by
 ``(granularity index, business_id, window_start)``, the pending (changed) set,
