@@ -20,8 +20,9 @@ Commit order (one flush) and the exactly-once effect
 ----------------------------------------------------
 1. ``documents`` insert (rows carry their lateness flags and source position);
 2. dedupe ids become evictable (ClickHouse can answer for them now);
-3. late updates: closed windows touched since the last flush are recomputed from
-   ``documents`` — which now holds every record handled so far;
+3. late updates: closed windows touched since the last recompute are recomputed
+   from ``documents`` — which now holds every record handled so far — at most once
+   per ``emit_interval_ms`` (the queue is part of the checkpointed state);
 4. ``windows`` insert (operator rows, then late updates: versions increase);
 5. late-topic and DLQ records acknowledged by Kafka;
 6. THEN, at most every ``sink_flush_interval_ms``, one ``stream_checkpoints`` row
@@ -161,6 +162,7 @@ class AggregationSink:
         self._dirty_since_checkpoint = False
         self._last_flush = time.monotonic()
         self._last_checkpoint = time.monotonic()
+        self._last_recompute = time.monotonic()
         self._publish_times: list[int] = []  # Kafka timestamps of buffered records (latency)
         self._stop = threading.Event()
         self._assigned_at = 0.0
@@ -436,8 +438,12 @@ class AggregationSink:
             self.stats.documents += n
             metrics.EVENTS.inc(n, stage="sunk")
         self.dedupe.evict()
-        pending = self.op.drain_recompute()
+        # late updates are coalesced like current rows: at most once per emit interval
+        # (queued windows are part of the checkpointed state, so deferring loses nothing)
+        due = force or time.monotonic() - self._last_recompute >= self.settings.stream.emit_interval_ms / 1000.0
+        pending = self.op.drain_recompute() if due else []
         if pending:
+            self._last_recompute = time.monotonic()
             rows = retry_sync(lambda: self.late_updates.rows(pending, time.time_ns() // 1_000_000, VERSIONS),
                               self.policy, "sink", where)
             self.windows.add_rows(rows)

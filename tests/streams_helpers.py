@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
@@ -46,6 +47,35 @@ def publish(settings: Settings, n: int = 50_000, **kwargs: Any) -> tuple[int, di
     stats = publish_events(settings, events)
     assert stats.failed == 0, stats.errors
     return stats.delivered, events.truth
+
+
+def publish_with_backfill(settings: Settings, n: int = 50_000, backfill: int = 3_000,
+                          too_late: int = 300) -> tuple[int, int]:
+    """``n`` live events (as :func:`publish`) with, interleaved at random positions, a backfill
+    of the same businesses from the 6 days before (late updates) and events 8-9 days old
+    (too late). Returns (delivered, too-late count)."""
+    from producers.events import generate_events, publish_events
+
+    live = list(make_events(n))
+    old = list(generate_events(5, rate=backfill / (6 * 86_400), duration_s=6 * 86_400, start_ms=START_MS - 6 * 86_400_000,
+                               seed=21))
+    ancient = list(generate_events(5, rate=too_late / 86_400, duration_s=86_400, start_ms=START_MS - 9 * 86_400_000,
+                                   seed=22))
+    rnd = random.Random(23)
+    slots = sorted(rnd.sample(range(n // 10, n), len(old) + len(ancient)))  # after the clocks are past them
+    extra = old + ancient
+    rnd.shuffle(extra)
+    merged: list[dict[str, Any]] = []
+    it = iter(zip(slots, extra))
+    nxt = next(it, None)
+    for i, r in enumerate(live):
+        while nxt is not None and nxt[0] == i:
+            merged.append(nxt[1])
+            nxt = next(it, None)
+        merged.append(r)
+    stats = publish_events(settings, merged)
+    assert stats.failed == 0, stats.errors
+    return stats.delivered, len(ancient)
 
 
 def assert_equal_report(report: dict[str, Any], n: int, *, too_late: bool = False) -> None:
