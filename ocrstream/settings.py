@@ -132,10 +132,17 @@ class StreamSettings(BaseModel):
     known_businesses: list[str] = Field(default_factory=list)  # empty = any business
     max_attempts: int = 5
     retry_backoff_ms: int = 200
+    # Dead letters keep this many leading bytes of the failed record (never all of it)
+    dead_letter_excerpt_bytes: int = Field(1024, ge=0, le=1_048_576)
     # --- streams (issue 5): worker, aggregation sink, exactly-once effect ---
     # Faust OCR worker: documents in flight per worker (fills the OCR pool)
     agent_concurrency: int = Field(0, ge=0, description="0 = ocr_workers")
     ocr_pool: Literal["process", "thread"] = "process"
+    # A stopping worker (SIGTERM/SIGHUP/SIGINT) exits after this long even if something hangs
+    stop_timeout_s: float = Field(30.0, gt=0)
+    # ocrstream worker: serve /healthz and /metrics on this port (0 = off)
+    health_port: int = Field(0, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
     max_retry_backoff_ms: int = 30_000  # transient errors retry forever, backoff capped here
     # Aggregation sink (consumes ocr-results, owns the window operator)
     sink_group: str = "ocrstream-sink"
