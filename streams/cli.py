@@ -106,6 +106,7 @@ def sink(
     instances: int = typer.Option(1, min=1, help="Sink instances (threads) in this process, one group."),
     idle_exit: Optional[float] = typer.Option(None, help="Exit after this many seconds without input."),
     max_runtime: Optional[float] = typer.Option(None, help="Exit after this many seconds."),
+    health_port: Optional[int] = typer.Option(None, help="Serve /healthz and /metrics on this port (0 = off)."),
 ) -> None:
     """Run the aggregation sink: ocr-results -> event-time windows -> ClickHouse (exactly-once effect).
 
@@ -130,6 +131,7 @@ def sink(
         fail(f"cannot create topics on Kafka at {settings.kafka.bootstrap}: {kafka_error_line(exc)}")
         return
     sinks = [AggregationSink(settings, group=group, client=client, name=f"sink-{i}") for i in range(instances)]
+    errors: dict[str, str] = {}
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping after a final flush + checkpoint", signum)
@@ -141,9 +143,24 @@ def sink(
     results: dict[str, dict] = {}
 
     def run_one(s: AggregationSink) -> None:
-        results[s.name] = s.run(idle_exit_s=idle_exit, max_runtime_s=max_runtime).as_dict()
+        try:
+            results[s.name] = s.run(idle_exit_s=idle_exit, max_runtime_s=max_runtime).as_dict()
+        except BaseException as exc:
+            errors[s.name] = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            for other in sinks:  # one dead instance stops the process (its partitions move on restart)
+                other.stop()
+            raise
+
+    from ocrstream.health import REGISTRY
+    from streams.health_checks import sink_check
 
     threads = [threading.Thread(target=run_one, args=(s,), name=s.name) for s in sinks[1:]]
+    for s, t in zip(sinks, [threading.main_thread(), *threads]):
+        REGISTRY.register(s.name, sink_check(s, t, lambda n=s.name: errors.get(n)))
+    if health_port:
+        from ocrstream.metrics import serve_metrics
+
+        serve_metrics(health_port, host=settings.stream.health_host)
     for t in threads:
         t.start()
     run_one(sinks[0])
