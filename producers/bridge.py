@@ -134,6 +134,7 @@ class EventSource(Protocol):
     """Where notifications come from (:class:`FilerSource`, :class:`KafkaSource`)."""
 
     name: str
+    ready: bool  # receiving (partitions assigned); idle time counts from then
 
     def start(self) -> None: ...
     def poll(self, max_events: int, wait_s: float) -> list[Notification]: ...
@@ -190,10 +191,12 @@ class Bridge:
         return self
 
     def close(self) -> None:
+        """Wait for outstanding acknowledgements and let go of the producer."""
         if self.producer is not None:
             from producers.kafka_io import flush
 
             flush(self.producer, self.settings.producer.flush_timeout_s)
+        self.producer = self.dlq = None
 
     # -------------------------------------------------------------- per event
 
@@ -447,6 +450,7 @@ class FilerSource:
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.bucket)
         self.checkpoint_path = settings.state_dir / "bridge" / f"seaweedfs-{safe}.json"
         self.committed: tuple[int, int] = (0, 0)
+        self.ready = True
         self.last_message = ""
         self._queue: queue.Queue[Notification] = queue.Queue(maxsize=10_000)
         self._stop = threading.Event()
@@ -618,6 +622,7 @@ class KafkaSource:
         self.topic = settings.topic(S3_EVENTS.short_name)
         self.name = self.topic
         self.consumer: Any = None
+        self.ready = False
 
     def start(self) -> None:
         from ocrstream.kafka import make_consumer
@@ -626,7 +631,12 @@ class KafkaSource:
         ensure_topics(self.settings, (S3_EVENTS,))
         self.consumer = make_consumer(self.settings, self.settings.bridge.group,
                                       logger=logging.getLogger("producers.librdkafka"))
-        self.consumer.subscribe([self.topic])
+        self.ready = False
+
+        def assigned(consumer: Any, partitions: Any) -> None:
+            self.ready = True
+
+        self.consumer.subscribe([self.topic], on_assign=assigned)
 
     def poll(self, max_events: int, wait_s: float) -> list[Notification]:
         out: list[Notification] = []
@@ -710,7 +720,9 @@ def run_bridge(settings: Settings, *, stop: threading.Event, source: EventSource
         while not stop.is_set():
             batch = source.poll(b.batch_max, b.batch_wait_ms / 1000.0)
             if not batch:
-                if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                if not source.ready:
+                    idle_since = time.monotonic()
+                elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                     break
                 continue
             idle_since = time.monotonic()
