@@ -6,6 +6,7 @@ DescribeConfigs only returns configs set at creation, and libraries read them).
 
 Data flow::
 
+    s3-events (S3 event JSON) ─▶ bridge ──DocumentRef──▶ documents
     producers ──DocumentRef──▶ documents ─┐
     producers ──VideoFrame───▶ video-frames ─┤ streams worker: fetch → classify
                                              ▼

@@ -247,3 +247,33 @@ def test_filer_tail_output_is_split_into_events() -> None:
     os.close(read_fd)
     assert out[:3] == events[:3]
     assert out[3:] == ["tail 127.0.0.1:8336: subscribing filer meta change: connection refused"]
+
+
+# ---------------------------------------------------------------- docker-compose wiring
+
+def test_compose_wires_minio_notifications_to_the_bridge() -> None:
+    import re
+
+    import yaml
+
+    from ocrstream.settings import Settings
+    from ocrstream.topics import ALL_TOPICS, S3_EVENTS
+
+    services = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())["services"]
+    env = services["minio"]["environment"]
+    targets = {k.rsplit("_", 1)[1] for k in env if k.startswith("MINIO_NOTIFY_KAFKA_ENABLE_") and env[k] == "on"}
+    assert targets, "no MinIO Kafka notification target"
+    init = " ".join(services["minio-init"]["command"])
+    subscribed = re.findall(r"mc event add \S* ?(\S+) arn:minio:sqs::(\w+):kafka --event (\S+)", init)
+    assert subscribed, init
+    bucket_path, target, events = subscribed[0]
+    settings = Settings()
+    assert target in targets and bucket_path == f"local/{settings.s3.documents_bucket}" and "put" in events
+    assert env[f"MINIO_NOTIFY_KAFKA_BROKERS_{target}"] == services["bridge"]["environment"]["OCRSTREAM_KAFKA__BOOTSTRAP"]
+    assert env[f"MINIO_NOTIFY_KAFKA_TOPIC_{target}"] == settings.topic(S3_EVENTS.short_name)
+    assert env.get(f"MINIO_NOTIFY_KAFKA_QUEUE_DIR_{target}", "").startswith("/data/")  # survives restarts
+    assert S3_EVENTS in ALL_TOPICS  # `ocrstream topics` (the init service) creates it
+    bridge = services["bridge"]
+    assert bridge["command"] == ["ocrstream", "bridge", "--source", "kafka"]
+    assert bridge["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    assert services["minio"]["depends_on"]["kafka"]["condition"] == "service_healthy"
