@@ -211,6 +211,36 @@ class ProducerSettings(BaseModel):
     generator_queue_messages: int = 1_000_000
 
 
+class BridgeSettings(BaseModel):
+    """S3 bucket-notification bridge (``ocrstream bridge``, ``producers.bridge``).
+
+    Turns "object created" events of the documents bucket into ``DocumentRef``s,
+    business id = the first key segment (``acme/receipt.jpg`` -> ``acme``).
+    Source ``seaweedfs``: the local S3's filer metadata log (``weed
+    filer.meta.tail``), resumed from a checkpoint under ``state_dir/bridge``;
+    ``kafka``: AWS/MinIO S3 event JSON on the ``s3-events`` topic (MinIO's Kafka
+    notification target), consumer group ``group``; ``auto``: ``seaweedfs`` in
+    the local profile, ``kafka`` in production.
+    """
+
+    source: Literal["auto", "seaweedfs", "kafka"] = "auto"
+    group: str = "ocrstream-bridge"
+    # SeaweedFS filer host:port (HTTP port; gRPC is +10000). Empty = the local
+    # stack's filer on 127.0.0.1 at the S3 port + 3.
+    filer: str = ""
+    # Where a bridge without a checkpoint starts: the whole history of the bucket,
+    # or only uploads from its first start on.
+    start_at: Literal["beginning", "now"] = "beginning"
+    batch_max: int = Field(200, ge=1, description="events per flush + checkpoint")
+    batch_wait_ms: int = Field(200, ge=0, description="longest wait for more events before a flush")
+    # Keys ocrstream writes itself (content-addressed uploads of publish/video):
+    # already published, never bridged.
+    reserved_prefixes: list[str] = Field(default_factory=lambda: ["sha256/"])
+    dedupe_max_ids: int = Field(100_000, ge=0, description="recent (business, sha256) pairs skipped as duplicates")
+    # ``ocrstream stack up`` also starts the bridge (local profile).
+    run_in_stack: bool = True
+
+
 class Settings(BaseSettings):
     """Everything an ocrstream process needs to know; see module docstring."""
 
@@ -232,6 +262,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
 
     @property
     def clickhouse_dsn(self) -> str:
