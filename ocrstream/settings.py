@@ -180,6 +180,16 @@ class ApiSettings(BaseModel):
     link_secret: str = ""
     link_ttl_s: int = Field(3600, ge=1)
     dashboard_refresh_s: float = Field(5.0, gt=0)
+    # Dashboard sign-in: POST /api/session trades a token for an HttpOnly,
+    # SameSite=Strict cookie (signed with link_secret), so no script-readable
+    # storage ever holds the token.
+    session_ttl_s: int = Field(12 * 3600, ge=60, description="lifetime of a dashboard session cookie")
+    # "auto": Secure cookie when the request came over https (or X-Forwarded-Proto: https)
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # Document view: field values whose confidence is below this are marked low.
+    low_confidence: float = Field(0.6, ge=0, le=1)
+    # Document view: rendered page images kept in memory (LRU).
+    page_cache_entries: int = Field(32, ge=0)
 
 
 class ProducerSettings(BaseModel):
