@@ -114,6 +114,8 @@ DOCUMENT_COLUMNS: tuple[Column, ...] = (
     Column("version", "UInt64"),
     Column("source_partition", "Int32"),
     Column("source_offset", "Int64"),
+    Column("field_evidence", "String", "JSON object: field -> {value, confidence, raw_text, page, box}"),
+    Column("page_sizes", "String", "JSON array of {width, height}: the pixel frame of every box, per page"),
 )
 
 DOCUMENT_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in DOCUMENT_COLUMNS)

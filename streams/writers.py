@@ -76,6 +76,9 @@ class DocumentWriter:
         cols["field_confidences"] += [f.get("confidences") or _EMPTY for f in fs]
         cols["line_items"] += [json_list(r.get("line_items")) for r in recs]
         cols["lines"] += [json_list(r.get("lines")) for r in recs]
+        cols["field_evidence"] += [json_list(r.get("field_evidence")) if r.get("field_evidence") else "{}"
+                                   for r in recs]
+        cols["page_sizes"] += [json_list(r.get("page_sizes")) for r in recs]
         cols["score"] += [r.get("score", 0.0) for r in recs]
         cols["ocr_score"] += [r.get("ocr_score", 0.0) for r in recs]
         cols["fetch_s"] += [t.get("fetch_s", 0.0) for t in ts]
