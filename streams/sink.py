@@ -304,7 +304,11 @@ class AggregationSink:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         pids = [tp.partition for tp in partitions if tp.partition in self.positions]
-        if pids:
+        if pids and self.committer.failure is not None and self.committer.failure.error is not None:
+            log.error("%s: revoked %s%s after a failed write: no checkpoint (the next owner replays)",
+                      self.name, self.topic, pids)
+            self._drop(pids)
+        elif pids:
             self._emit(self.op.tick(), {})
             self._emit(self.op.flush(), {})
             self.flush(checkpoint=True, force=True, wait=True)
