@@ -299,8 +299,9 @@ class AggregationSink:
         self.op.revoke(pids)
         starts = self._restore(pids)
         if self.consumer is not None:
-            for p in pids:
-                self.consumer.seek(TopicPartition(self.topic, p, starts[p]))
+            for p in pids:  # absolute offsets: a logical one (OFFSET_BEGINNING) is resolved asynchronously
+                self.consumer.seek(TopicPartition(self.topic, p, max(0, starts[p])))
+        self._assigned_at = time.monotonic()  # idle-exit counts from here (the replay starts now)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         pids = [tp.partition for tp in partitions if tp.partition in self.positions]
