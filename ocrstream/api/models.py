@@ -94,13 +94,45 @@ class DocumentsResponse(BaseModel):
     documents: list[DocumentSummary]
 
 
+class FieldEvidence(BaseModel):
+    """An extracted field and where it was read (see ocrstream.api.evidence)."""
+
+    name: str
+    value: Any
+    confidence: float
+    low: bool = Field(description="value present and confidence below low_confidence")
+    located: str = Field(description="extraction | matched | none")
+    lines: list[int] = Field(description="indexes into lines")
+    boxes: list[dict[str, Any]] = Field(description="{page, box: [x0, y0, x1, y1]} in page-image pixels")
+    raw: str | None = None
+
+
+class DocumentWindow(BaseModel):
+    """A window the document's event time falls in, and how the document counts there."""
+
+    granularity: str
+    window_start: str
+    window_end: str = Field(description="exclusive")
+    start_ms: int
+    end_ms: int
+    counted_as: str = Field(description="on time (in the aggregates) | late event (in late_events) | not counted")
+    stored: bool
+    is_final: bool | None
+    document_count: int | None
+    late_events: int | None
+
+
 class DocumentDetail(DocumentBase):
     text: str
     fields: dict[str, Any] = Field(description="vendor, date, currency, subtotal, tax, total")
     field_confidences: dict[str, float]
+    field_evidence: list[FieldEvidence]
+    low_confidence: float = Field(description="confidences below this are marked low")
     line_items: list[dict[str, Any]]
-    lines: list[dict[str, Any]]
+    lines: list[dict[str, Any]] = Field(description="{text, confidence, box: [x0, y0, x1, y1], page}")
     timings_s: dict[str, float] = Field(description="fetch, classify, ocr, extract (seconds)")
+    windows: list[DocumentWindow]
+    page_images: list[str] = Field(description="signed links to each page as PNG, in the boxes' pixel space")
 
 
 class Health(BaseModel):
@@ -108,3 +140,5 @@ class Health(BaseModel):
     clickhouse: str
     clickhouse_ms: float | None = None
     embedded: bool
+    # Stages running in the serving process (ocrstream.health): sink thread, worker, ...
+    stages: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -130,6 +130,20 @@ WHERE document_id = {document_id:String}
 LIMIT 1
 """
 
+#: The minute and hour windows a document's event time falls in (window starts passed in, epoch-aligned).
+DOCUMENT_WINDOWS_SQL = """
+SELECT granularity,
+       toUnixTimestamp64Milli(window_start) AS start_ms,
+       toUnixTimestamp64Milli(window_end) AS end_ms,
+       document_count, late_events, is_final,
+       toUnixTimestamp64Milli(emitted_at) AS emitted_ms
+FROM windows FINAL
+WHERE business_id = {business_id:String}
+  AND ((granularity = 'minute' AND window_start = {minute:DateTime64(3, 'UTC')})
+    OR (granularity = 'hour' AND window_start = {hour:DateTime64(3, 'UTC')}))
+ORDER BY granularity = 'hour'
+"""
+
 DOCUMENT_REF_SQL = """
 SELECT business_id, uri FROM documents FINAL WHERE document_id = {document_id:String} LIMIT 1
 """
