@@ -191,11 +191,11 @@ class Bridge:
         """Check the broker (bounded retries, then :class:`~producers.errors.BrokerUnavailable`), create topics."""
         from ocrstream.topics import DLQ, DOCUMENTS, ensure_topics
         from producers.kafka_io import connect
-        from streams.dlq import DeadLetterPublisher
+        from streams.dlq import DeadLetterWriter
 
         self.producer, self.topic = connect(self.settings, DOCUMENTS)
         ensure_topics(self.settings, (DLQ,))
-        self.dlq = DeadLetterPublisher(self.settings, producer=self.producer)
+        self.dlq = DeadLetterWriter(self.settings, producer=self.producer)
         return self
 
     def close(self) -> None:
