@@ -242,7 +242,7 @@ class BridgeSettings(BaseModel):
     # or only uploads from its first start on.
     start_at: Literal["beginning", "now"] = "beginning"
     batch_max: int = Field(200, ge=1, description="events per flush + checkpoint")
-    batch_wait_ms: int = Field(200, ge=0, description="longest wait for more events before a flush")
+    batch_wait_ms: int = Field(0, ge=0, description="extra wait for more events before a flush (0: take what is queued)")
     # Keys ocrstream writes itself (content-addressed uploads of publish/video):
     # already published, never bridged.
     reserved_prefixes: list[str] = Field(default_factory=lambda: ["sha256/"])
