@@ -64,7 +64,7 @@ def png(seed: int, size: int = 48) -> bytes:
 def bridge_settings(settings: Settings, state_dir: Path, **extra: Any) -> Settings:
     """The test's topics, its own checkpoint folder, only uploads from now on."""
     return settings.with_overrides(**{"state_dir": state_dir, "bridge.start_at": "now",
-                                      "bridge.batch_wait_ms": 50, "stream.retry_backoff_ms": 50, **extra})
+                                      "stream.retry_backoff_ms": 50, **extra})
 
 
 def refs_of(settings: Settings, business: str | None) -> list[dict[str, Any]]:
