@@ -102,6 +102,7 @@ DOC_COLUMNS = (
     "type_confidence", "engine", "text", "pages", "vendor", "date", "currency", "subtotal", "tax",
     "total", "field_confidences", "line_items", "lines", "score", "ocr_score", "fetch_s",
     "classify_s", "ocr_s", "extract_s", "is_late", "version", "source_partition", "source_offset",
+    "field_evidence", "page_sizes",
 )  # fmt: skip
 
 WINDOW_COLUMNS = (
@@ -513,6 +514,8 @@ class AggregationSink:
         cols["field_confidences"] += [f.get("confidences") or _EMPTY for f in fs]
         cols["line_items"] += [_json_list(r.get("line_items")) for r in recs]
         cols["lines"] += [_json_list(r.get("lines")) for r in recs]
+        cols["field_evidence"] += [_json_list(r.get("field_evidence")) if r.get("field_evidence") else "{}" for r in recs]
+        cols["page_sizes"] += [_json_list(r.get("page_sizes")) for r in recs]
         cols["score"] += [r.get("score", 0.0) for r in recs]
         cols["ocr_score"] += [r.get("ocr_score", 0.0) for r in recs]
         cols["fetch_s"] += [t.get("fetch_s", 0.0) for t in ts]

@@ -213,14 +213,21 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"], response_model=Health)
     async def healthz() -> JSONResponse:
-        """200 when ClickHouse answers ``SELECT 1`` (checked at most once a second), else 503."""
+        """200 when ClickHouse answers ``SELECT 1`` (checked at most once a second) and every
+        stage running in this process is healthy (``stages``: e.g. the sink thread — alive,
+        assigned partitions, lag — and the worker of ``ocrstream demo``), else 503."""
+        from ocrstream.health import REGISTRY
+
+        stages = await asyncio.to_thread(REGISTRY.report)
         try:
             seconds = await health_cache.get("ping", db.ping)
         except Exception as exc:
-            body = {"status": "unavailable", "clickhouse": str(exc)[:200], "embedded": db.embedded}
+            body = {"status": "unavailable", "clickhouse": str(exc)[:200], "embedded": db.embedded,
+                    "stages": stages["stages"]}
             return JSONResponse(body, status_code=503)
-        return JSONResponse({"status": "ok", "clickhouse": "ok", "clickhouse_ms": round(seconds * 1000, 3),
-                             "embedded": db.embedded})
+        body = {"status": "ok" if stages["ok"] else "unhealthy", "clickhouse": "ok",
+                "clickhouse_ms": round(seconds * 1000, 3), "embedded": db.embedded, "stages": stages["stages"]}
+        return JSONResponse(body, status_code=200 if stages["ok"] else 503)
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics(request: Request) -> PlainTextResponse:

@@ -140,3 +140,5 @@ class Health(BaseModel):
     clickhouse: str
     clickhouse_ms: float | None = None
     embedded: bool
+    # Stages running in the serving process (ocrstream.health): sink thread, worker, ...
+    stages: dict[str, dict[str, Any]] = Field(default_factory=dict)
