@@ -218,7 +218,8 @@ def real_document(settings: Any, business: str, event_time_ms: int) -> dict[str,
     if explicit:
         data, name = Path(explicit).read_bytes(), Path(explicit).name
     else:
-        data, name = cv2.imencode(".png", render_document("receipt", 11)[0])[1].tobytes(), "receipt.png"
+        # a noisy scan (rotated, blurred, shaded): its boxes only line up if drawn in the right frame
+        data, name = cv2.imencode(".png", render_document("receipt", 11, noisy=True)[0])[1].tobytes(), "receipt.png"
     digest = hashlib.sha256(data).hexdigest()
     store = ObjectStore(settings)
     bucket = settings.s3.documents_bucket
@@ -430,24 +431,51 @@ def test_document_view_draws_ocr_boxes(chromium: CdpPipe, pipeline: Pipeline, tm
     assert int(data["lines"]) == len(real["lines"])
     assert int(data["boxesDrawn"]) == len(lines)  # as many boxes as the document has OCR lines
     assert chromium.evaluate("document.querySelectorAll('figure.page svg rect.line').length") == len(lines)
-    # drawn over the image, in its pixel space: every box inside the image, boxes spread over the page
+    # drawn over the image in the boxes' frame (the source page size stored with the result)
+    frame = real["page_sizes"][0]
+    assert chromium.evaluate("document.querySelector('figure.page').dataset.width") == str(frame["width"])
     geo = json.loads(chromium.evaluate("""JSON.stringify((() => {
         const img = document.querySelector('figure.page img'), r = img.getBoundingClientRect();
         const boxes = [...document.querySelectorAll('figure.page svg rect.line')].map(b => b.getBoundingClientRect());
-        return {img: [r.left, r.top, r.right, r.bottom], natural: [img.naturalWidth, img.naturalHeight],
-                boxes: boxes.map(b => [b.left, b.top, b.right, b.bottom])}; })())"""))
+        return {img: [r.left, r.top, r.right, r.bottom], boxes: boxes.map(b => [b.left, b.top, b.right, b.bottom])}; })())"""))
     left, top, right, bottom = geo["img"]
     assert all(left - 1 <= b[0] < b[2] <= right + 1 and top - 1 <= b[1] < b[3] <= bottom + 1 for b in geo["boxes"])
     assert max(b[3] for b in geo["boxes"]) - min(b[1] for b in geo["boxes"]) > 0.4 * (bottom - top)
-    scale = (right - left) / geo["natural"][0]
+    scale = (right - left) / frame["width"]
     first = lines[0]["box"]
     assert abs(geo["boxes"][0][0] - (left + first[0] * scale)) < 2 and abs(geo["boxes"][0][1] - (top + first[1] * scale)) < 2
+    # ... and on the text: the page's pixels under the boxes are ink, around them paper
+    ink = json.loads(chromium.evaluate("""JSON.stringify((() => {
+        const img = document.querySelector('figure.page img'), svg = document.querySelector('figure.page svg');
+        const [, , fw, fh] = svg.getAttribute('viewBox').split(' ').map(Number);
+        const c = document.createElement('canvas');
+        c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const g = c.getContext('2d');
+        g.drawImage(img, 0, 0);
+        const px = g.getImageData(0, 0, c.width, c.height).data, sx = c.width / fw, sy = c.height / fh;
+        const inside = new Uint8Array(c.width * c.height);
+        const dark = (i) => px[4 * i] + px[4 * i + 1] + px[4 * i + 2] < 3 * 110;
+        const perBox = [...svg.querySelectorAll('rect.line')].map((r) => {
+          const x0 = Math.floor(+r.getAttribute('x') * sx), y0 = Math.floor(+r.getAttribute('y') * sy);
+          const x1 = Math.ceil((+r.getAttribute('x') + +r.getAttribute('width')) * sx);
+          const y1 = Math.ceil((+r.getAttribute('y') + +r.getAttribute('height')) * sy);
+          let n = 0, d = 0;
+          for (let y = Math.max(0, y0); y < Math.min(c.height, y1); y++)
+            for (let x = Math.max(0, x0); x < Math.min(c.width, x1); x++) { const i = y * c.width + x; inside[i] = 1; n++; d += dark(i); }
+          return n ? d / n : 0; });
+        let n = 0, d = 0;
+        for (let i = 0; i < inside.length; i++) if (!inside[i]) { n++; d += dark(i); }
+        return {perBox, outside: d / n}; })())"""))
+    threshold = max(0.008, 4 * ink["outside"])  # several times the paper's rate of dark pixels
+    assert sum(1 for f in ink["perBox"] if f > threshold) >= 0.9 * len(lines), ink
+    assert sum(ink["perBox"]) / len(lines) > 10 * ink["outside"], ink
     # fields: every extracted value is listed with its confidence, and highlighted where it was found
     fields = json.loads(chromium.evaluate("JSON.stringify([...document.querySelectorAll('#fields tbody tr')].map(tr => "
                                           "[tr.dataset.field, tr.children[1].textContent, tr.classList.contains('low')]))"))
     read = {k: v for k, v in real["fields"].items() if k != "confidences" and v is not None}
     assert read and {f[0] for f in fields} >= set(read)
-    assert int(data["fieldBoxes"]) >= 1
+    located = {name: box for name, ev in real["field_evidence"].items() if len(ev["box"]) == 4 for box in [ev["box"]]}
+    assert located and int(data["fieldBoxes"]) == len({tuple(b) for b in located.values()})
     for name, value, low in fields:
         if name in read:
             assert low == (real["fields"]["confidences"].get(name, 0.0) < pipeline.settings.api.low_confidence), name
