@@ -39,6 +39,7 @@
     ocr_seconds_p50: ["OCR seconds p50", null, true, true],
     ocr_seconds_p95: ["OCR seconds p95", null, true, true],
     late_events: ["late events per window", "sum", true, false],
+    too_late_events: ["too-late events per window (in no aggregate)", "sum", true, false],
     type_counts: ["documents by type (selected businesses)", null, true, false],
   };
   const TYPE_COLOURS = { receipt: "#2563eb", invoice: "#16a34a", report: "#9333ea", form: "#ea580c",
@@ -179,14 +180,15 @@
 
   // ---------------------------------------------------------------- status of a window row
 
-  /** "final" | "current (window open)" | "final · late update (N late)" (+ R11's markers when present). */
+  /** "current (window still open)" | "final" | "final · late update (N late)" [+ " · M too late, not counted"].
+   *  Uses the row's ``status`` (current | final | late_update) when the API sends it; otherwise a
+   *  final row with late events is a late update (it was re-emitted when they arrived). */
   function rowStatus(s, i) {
     const late = s.late_events ? s.late_events[i] : 0;
     const tooLate = s.too_late_events ? s.too_late_events[i] : 0;
-    let text;
-    if (!s.is_final[i]) text = "current (window still open)";
-    else if ((s.late_update && s.late_update[i]) || late > 0) text = `final · late update (${late} late)`;
-    else text = "final";
+    const status = s.status ? s.status[i] : (!s.is_final[i] ? "current" : late > 0 ? "late_update" : "final");
+    let text = status === "current" ? "current (window still open)"
+      : status === "late_update" ? `final · late update (${late} late)` : "final";
     if (tooLate > 0) text += ` · ${tooLate} too late, not counted`;
     return text;
   }
