@@ -124,7 +124,7 @@ LIMIT {{limit:UInt32}}
 DOCUMENT_SQL = """
 SELECT document_id, business_id, event_time, processed_at, source, uri, doc_type, type_confidence, engine,
        text, pages, vendor, date, currency, subtotal, tax, total, field_confidences, line_items, lines,
-       score, ocr_score, fetch_s, classify_s, ocr_s, extract_s, is_late, version
+       field_evidence, page_sizes, score, ocr_score, fetch_s, classify_s, ocr_s, extract_s, is_late, version
 FROM documents FINAL
 WHERE document_id = {document_id:String}
 LIMIT 1
