@@ -100,7 +100,6 @@ from streams.dlq import (
 log = logging.getLogger(__name__)
 
 SOURCE_NAME = "s3-event"  # DocumentRef.source of bridged uploads
-EXCERPT_BYTES = 2048  # dead letters of malformed notifications carry this much of them
 READ_CHUNK = 1 << 20
 
 
@@ -211,7 +210,7 @@ class Bridge:
     def handle(self, note: Notification) -> None:
         """Queue DocumentRefs / dead letters for ``note``; raise :class:`TransientError` on S3 outages."""
         if note.error is not None:
-            self._dead(note, note.error, payload=note.raw[:EXCERPT_BYTES])
+            self._dead(note, note.error, payload=note.raw)  # bounded to an excerpt by dead_letter()
         else:
             for event in note.events:
                 self._one(note, event)

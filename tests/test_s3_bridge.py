@@ -284,7 +284,8 @@ def test_kafka_source_bridges_minio_notifications(settings: Settings) -> None:
     dead = {dl["error_class"]: dl for dl in dead_letters_of(s, biz)}
     assert sorted(dead) == ["BadEvent", "UnknownBucket"], dead
     assert dead["UnknownBucket"]["reference"] == f"s3://images/{biz}/gopher.jpg"
-    assert dead["BadEvent"]["source_topic"] == topic and dead["BadEvent"]["payload"].startswith(b'{"Records"')
+    bad = dead["BadEvent"]
+    assert bad["source_topic"] == topic and bad["payload"].startswith(b'{"Records"') and bad["payload_size"] > 0
     # offsets were committed: the same group finds nothing left
     again = run_bridge(s, stop=threading.Event(), source=KafkaSource(s), idle_exit_s=2.0)
     assert again.notifications == 0
