@@ -60,31 +60,23 @@ def _start_demo(s, port: int, marker: str, *extra: str) -> subprocess.Popen:
                             start_new_session=True)  # its own session: the signals of the test reach only it
 
 
-def _read_until(proc: subprocess.Popen, needle: str, lines: list[str]) -> bool:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        if needle in line:
-            return True
-    return False
-
-
 def test_sighup_of_the_demo_leaves_no_process_behind(tmp_path) -> None:
     """A closed terminal (SIGHUP) while documents are in flight: everything the demo started is gone."""
     import signal
 
-    from tests.processes import processes_with_marker, wait_gone
+    from tests.processes import LineReader, processes_with_marker, wait_gone
 
     s = local_settings(tmp_path / "hup", ephemeral=False)
     marker = f"ocrstream-demo-hup-{os.getpid()}"
     proc = _start_demo(s, _free_port(), marker)
-    lines: list[str] = []
+    reader = LineReader(proc.stdout)
     try:
-        assert _read_until(proc, "waiting for", lines), "".join(lines)
+        assert reader.wait_for("waiting for", 240), reader.text()
         ours = processes_with_marker(marker, environ=True)
         assert len(ours) >= 4, ours  # weed, tansu, the worker (+ its OCR pool once it starts)
         proc.send_signal(signal.SIGHUP)
-        out = "".join(lines) + proc.communicate(timeout=120)[0]
+        proc.wait(120)
+        out = reader.text(join_s=10)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -97,19 +89,20 @@ def test_sighup_of_the_demo_leaves_no_process_behind(tmp_path) -> None:
 def test_the_demo_notices_a_dead_worker(tmp_path) -> None:
     import signal
 
-    from tests.processes import processes_with_marker, wait_gone
+    from tests.processes import LineReader, processes_with_marker, wait_gone
 
     s = local_settings(tmp_path / "dead", ephemeral=False)
     marker = f"ocrstream-demo-dead-{os.getpid()}"
     proc = _start_demo(s, _free_port(), marker)
-    lines: list[str] = []
+    reader = LineReader(proc.stdout)
     try:
-        assert _read_until(proc, "waiting for", lines), "".join(lines)
+        assert reader.wait_for("waiting for", 240), reader.text()
         workers = [p for p in processes_with_marker(marker, environ=True)
                    if b"ocrstream\x00worker" in open(f"/proc/{p}/cmdline", "rb").read()]
         assert len(workers) == 1, workers
         os.kill(workers[0], signal.SIGKILL)
-        out = "".join(lines) + proc.communicate(timeout=120)[0]
+        proc.wait(120)
+        out = reader.text(join_s=10)
     finally:
         if proc.poll() is None:
             proc.kill()

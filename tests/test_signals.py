@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import processes_with_marker, wait_gone
+from tests.processes import LineReader, processes_with_marker, wait_gone
 from tests.test_demo import _free_port
 
 pytestmark = pytest.mark.integration
@@ -28,18 +28,6 @@ def _env(settings, marker: str) -> dict[str, str]:
     return env
 
 
-def _wait_for_line(proc: subprocess.Popen, needle: str, lines: list[str], timeout_s: float = 120) -> bool:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    for line in proc.stdout:
-        lines.append(line)
-        if needle in line:
-            return True
-        if time.monotonic() > deadline:
-            break
-    return False
-
-
 def test_serve_stops_on_sighup(tmp_path: Path) -> None:
     from ocrstream.settings import Settings
 
@@ -47,9 +35,9 @@ def test_serve_stops_on_sighup(tmp_path: Path) -> None:
     marker = f"ocrstream-serve-{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "serve"], env=_env(s, marker), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
+    out = LineReader(proc.stdout)
     try:
-        assert _wait_for_line(proc, "serving", lines), "".join(lines)
+        assert out.wait_for("serving", 120), out.text()
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -57,15 +45,16 @@ def test_serve_stops_on_sighup(tmp_path: Path) -> None:
                     assert resp.status == 200
                 break
             except OSError:
-                assert time.monotonic() < deadline, "".join(lines)
+                assert time.monotonic() < deadline, out.text()
                 time.sleep(0.2)
         proc.send_signal(signal.SIGHUP)
-        out = "".join(lines) + proc.communicate(timeout=30)[0]
+        proc.wait(30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, out[-2000:]
-    assert "Shutting down" in out or "Finished server process" in out, out[-2000:]
+    text = out.text(join_s=10)
+    assert proc.returncode == 0, text[-2000:]
+    assert "Shutting down" in text or "Finished server process" in text, text[-2000:]
     assert wait_gone(processes_with_marker(marker, environ=True), 10) == []
 
 
@@ -80,15 +69,16 @@ def test_sink_flushes_a_checkpoint_and_exits_on_sighup(settings, tmp_path: Path)
     marker = f"ocrstream-sink-{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "--log-level", "INFO", "sink"], env=_env(s, marker),
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
+    out = LineReader(proc.stdout)
     try:
-        assert _wait_for_line(proc, "checkpoint", lines), "".join(lines)
+        assert out.wait_for("sink-0: checkpoint ", 120), out.text()
         proc.send_signal(signal.SIGHUP)
-        out = "".join(lines) + proc.communicate(timeout=60)[0]
+        proc.wait(60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, out[-2000:]
-    assert "signal 1: stopping after a final flush + checkpoint" in out, out[-2000:]
-    assert '"records":' in out  # the stats line printed after the final checkpoint
+    text = out.text(join_s=10)
+    assert proc.returncode == 0, text[-2000:]
+    assert "signal 1: stopping after a final flush + checkpoint" in text, text[-2000:]
+    assert f'"records": {delivered}' in text, text[-2000:]  # stats printed after the final checkpoint
     assert wait_gone(processes_with_marker(marker, environ=True), 10) == []
