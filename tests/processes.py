@@ -40,3 +40,42 @@ def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
         time.sleep(0.05)
         left = [p for p in left if alive(p)]
     return left
+
+
+class LineReader:
+    """Collects a child's output lines in a thread; :meth:`wait_for` never blocks past its timeout."""
+
+    def __init__(self, stream: "object") -> None:
+        import threading
+
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: "object") -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def wait_for(self, needle: str, timeout_s: float) -> bool:
+        """True once a line containing ``needle`` arrived; False on timeout or end of output."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while not any(needle in line for line in self.lines):
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    return False
+                self._cond.wait(min(left, 0.5))
+        return True
+
+    def text(self, join_s: float = 0.0) -> str:
+        """Everything read so far (after waiting up to ``join_s`` for the end of the output)."""
+        self._thread.join(join_s)
+        with self._cond:
+            return "".join(self.lines)
