@@ -53,7 +53,9 @@ class DocumentProcessor:
         """The process-wide instance of engine ``name`` with this processor's options."""
         options: dict[str, Any] = {}
         if name == "onnx":
-            options["model_size"] = self.settings.onnx_model_size
+            s = self.settings
+            options.update(det_size=s.onnx_model_size or s.onnx_det_size, rec_size=s.onnx_model_size or s.onnx_rec_size,
+                           unclip_ratio=s.onnx_unclip_ratio, rec_batch=s.onnx_rec_batch)
         elif name == "tesseract":
             options["psm"] = self.settings.tesseract_psm
         return get_engine(name, threads=self.settings.threads, **options)
