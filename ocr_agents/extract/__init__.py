@@ -113,7 +113,8 @@ def extract_fields(lines: Sequence[OcrLine], text: str) -> ExtractionResult:
     items = line_items(rows, 0, first_money_row)
     items_sum = round(sum(it["amount"] for it in items), 2) if items else None
     items_conf = min((it["confidence"] for it in items), default=0.0)
-    t, s, x = choose_totals(rows, items_sum, items_conf) if items else (t0, s0, x0)
+    items_max = max((it["amount"] for it in items), default=None)
+    t, s, x = choose_totals(rows, items_sum, items_conf, items_max) if items else (t0, s0, x0)
     for name, c in (("total", t), ("subtotal", s), ("tax", x)):
         if c is not None:
             values[name], conf[name], src[name] = c.value, c.conf, (() if c.derived else c.src)

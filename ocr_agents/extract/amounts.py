@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 from ocr_agents.extract.currency import CODES_SET
 
+# currency signs that are letters, printed glued to amounts (RM12.50, Rp5000, 12,50zł)
+LOCAL_SIGNS = frozenset({"RM", "RP", "RS", "KR", "FR", "SFR", "TL"})
+LOCAL_SIGNS_AFTER = frozenset({"zł", "zl", "kč", "kc", "kr", "ft", "lei", "tl", "rm", "eur", "euro", "euros"})
 TOL = 0.015  # two amounts are equal when they differ by at most this (rounding of cents)
 
 
@@ -69,6 +72,8 @@ def find_amounts(text: str, join_spaced: bool = True) -> list[Amount]:
     as one number (space-separated thousands); otherwise as two.
     """
     masked = _PCT.sub(lambda m: " " * len(m.group()), text)
+    # ".01" / ",50": cents without the leading zero (rounding lines); same length kept
+    masked = re.sub(r"(?<![\d.,])\s([.,])(\d{2})(?!\d)", lambda m: "0" + m.group(1) + m.group(2), masked)
     # "12. 50" / "12 .50" -> decimals split by an OCR space
     masked = re.sub(r"(\d)([.,]) (\d{2})(?!\d)", lambda m: m.group(1) + m.group(2) + m.group(3) + " ", masked)
     masked = re.sub(r"(\d) ([.,])(\d{2})(?!\d)", lambda m: m.group(1) + m.group(2) + m.group(3) + " ", masked)
@@ -77,10 +82,14 @@ def find_amounts(text: str, join_spaced: bool = True) -> list[Amount]:
         tok = m.group(2)
         # a number glued to letters is part of a word ("12pk", "0.5L", "A4"), unless the
         # letters are a currency code ("EUR12.50", "12.50USD")
-        before, after = masked[max(0, m.start() - 3):m.start()], masked[m.end():m.end() + 3]
-        if before[-1:].isalpha() and not (before.isupper() and before in CODES_SET):
+        # letters are a currency code or sign ("EUR12.50", "RM39.00", "12.50USD"), or a
+        # receipt's tax code after a two-decimal amount ("75.00SR", "4.00S")
+        before = re.search(r"[A-Za-z]*$", masked[max(0, m.start() - 4):m.start()]).group()  # type: ignore[union-attr]
+        after = re.match(r"[A-Za-z]*", masked[m.end():m.end() + 5]).group()  # type: ignore[union-attr]
+        if before and not (before.upper() in CODES_SET or before.upper() in LOCAL_SIGNS):
             continue
-        if after[:1].isalpha() and not (after.isupper() and after in CODES_SET):
+        if after and not (after.upper() in CODES_SET or after.lower() in LOCAL_SIGNS_AFTER or (
+                after.isupper() and len(after) <= 3 and re.search(r"[.,]\d\d$", tok))):
             continue
         parsed = _parse_number(tok)
         if parsed is None:

@@ -19,7 +19,11 @@ _YEAR_END = r"(?:(?!\d)|(?=\d{1,2}:\d{2}))"  # a year may be glued to a followin
 _D_NUM = re.compile(r"(?<![\d.,])(\d{1,2})\s?([/.,\-])\s?(\d{1,2})\s?([/.,\-])\s?(\d{4}" + _YEAR_END
                     + r"|\d{2}(?![\d]|[.,]\d))")
 _D_ISO = re.compile(r"(?<!\d)(\d{4})\s?([/.\-])\s?(\d{1,2})\s?\2\s?(\d{1,2})(?:(?!\d)|(?=\d{1,2}:\d{2}))")
-_D_DMONY = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?[\s\-.]*" + _MON_RE + r"[\s\-.,']*(\d{4})" + _YEAR_END)
+_D_DMONY = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?[\s\-./]*" + _MON_RE + r"[\s\-./,']*(\d{4})" + _YEAR_END)
+# "28 Mar 18": a month name with a two-digit year (not followed by more digits or ":")
+_D_DMONYY = re.compile(r"(?<!\d)(\d{1,2})[\s\-./]*" + _MON_RE + r"[\s\-./,']*(\d{2})(?![\d:])")
+# "27032018": separators lost by the OCR (day, month, 20xx year), low quality
+_D_GLUED = re.compile(r"(?<!\d)([0-3]\d)([01]\d)(20[0-4]\d)(?!\d)")
 _D_MONDY = re.compile(_MON_RE + r"[\s\-.]*(\d{1,2})(?:(?:st|nd|rd|th)[\s,.\-]*|[\s,.\-]+)(\d{4})" + _YEAR_END)
 DATE_GOOD = ["date", "invoice date", "issue date", "issued", "dated", "receipt date", "purchase date",
               "transaction date", "datum", "order date", "billing date"]
@@ -99,7 +103,7 @@ def find_dates(text: str, prefer_mdy: bool = False) -> list[tuple[_dt.date, floa
             d = dmy or mdy
         if d:
             out.append((d, q, m.start()))
-    for rx, order in ((_D_DMONY, "dmy"), (_D_MONDY, "mdy")):
+    for rx, order in ((_D_DMONY, "dmy"), (_D_MONDY, "mdy"), (_D_DMONYY, "dmy")):
         for m in rx.finditer(text):
             if order == "dmy":
                 day, mon, year = m.group(1), m.group(2), m.group(3)
@@ -110,7 +114,12 @@ def find_dates(text: str, prefer_mdy: bool = False) -> list[tuple[_dt.date, floa
                 continue
             d = _mk_date(int(year), mq[0], int(day))
             if d and not any(abs(m.start() - p) < 3 for _, _, p in out):
-                out.append((d, mq[1], m.start()))
+                out.append((d, mq[1] * (0.9 if len(year) == 2 else 1.0), m.start()))
+    if not out:
+        for m in _D_GLUED.finditer(text):
+            d = _mk_date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+            if d:
+                out.append((d, 0.5, m.start()))
     return out
 
 

@@ -5,8 +5,9 @@ letters), so accents and OCR slips need no extra entries."""
 
 TOTAL_LABELS: list[str] = [
     "grand total", "total due", "amount due", "balance due", "total amount", "total to pay", "amount payable",
-    "total payable", "total", "balance", "to pay", "nett total", "net total incl", "total incl", "total inclusive",
-    "total sales", "total rm", "jumlah", "jumlah besar",
+    "total payable", "total", "balance", "to pay", "due", "nett total", "net total incl", "total incl", "total inclusive",
+    "total sales", "total rm", "jumlah", "jumlah besar", "amt due", "total amt", "amt payable", "nett amt",
+    "net amount due", "total after adj", "total incl gst", "total gst incl", "rounded total", "total rounded",
     "total ttc", "montant ttc", "montant total", "net a payer", "a payer", "total a payer",  # fr
     "gesamtbetrag", "gesamt", "summe", "endbetrag", "rechnungsbetrag", "zu zahlen", "zahlbetrag", "brutto",  # de
     "totaal", "totaalbedrag", "te betalen", "totaal incl",  # nl
@@ -31,6 +32,11 @@ NOT_TOTAL: list[str] = [
     "total vat", "total gst", "gst summary", "total saving", "total excluding", "total ht", "total qty tender",
     "total number", "total pcs", "total units", "no of items", "total exclusive", "total excl gst",
 ]
+# headings of the tax analysis table printed under the totals; its rows are no totals
+SUMMARY: list[str] = ["gst summary", "tax summary", "vat summary", "summary", "tax analysis", "vat analysis",
+                      "mwst uebersicht", "btw overzicht", "tva recapitulatif"]
+# a label with one of these words is the total including tax, whatever else it names
+INCLUSIVE: list[str] = ["incl", "inclusive", "inkl", "ttc", "brutto", "incluido"]
 NOT_TAX: list[str] = [
     "vat id", "vat no", "vat number", "vat reg", "tax id", "tax no", "tax number", "tax invoice", "gst no", "gst reg",
     "gst id", "abn", "ust id", "ust idnr", "tva intra", "incl", "inclusive", "gst summary", "tax code", "steuernummer",

@@ -31,7 +31,7 @@ TOP_ROWS = 12
 
 _LEGAL = re.compile(
     r"(?:\bsdn\.?\s*bhd\.?|\bberhad\b|\bbhd\.?|\bs/b\b|\bltd\.?|\blimited\b|\bllc\b|\binc\.?|\bcorp\.?|"
-    r"\bcorporation\b|\bco\.(?=\s*$)|\bcompany\b|\bgmbh\b|\bag\b|\bkg\b|\bug\b|\be\.\s?k\.|\bs\.\s?a\.?(?:s\.?)?\b|"
+    r"\bcorporation\b|\bco\.(?=\s*$)|\bgmbh\b|\bag\b|\bkg\b|\bug\b|\be\.\s?k\.|\bs\.\s?a\.?(?:s\.?)?\b|"
     r"\bsarl\b|\bs\.a\.r\.l\.?|\bs\.?r\.?l\.?\b|\bs\.?p\.?a\.?\b|\bb\.\s?v\.?|\bn\.\s?v\.?|\bbv\b|"
     r"\bsp\.?\s*z\s*o\.?\s*o\.?|\bs\.\s?c\.|\bpty\.?\b|\bpte\.?\b|\bplc\b|\boy\b|\bab\b|\ba/s\b|\baps\b|\bkft\.?\b|"
     r"\bs\.\s?l\.?\b|\bsl\b|\bsas\b|\bsprl\b|\bbvba\b|\bsrl\b|\bspa\b|\bllp\b|\bpvt\.?\s*ltd\.?)",
@@ -110,14 +110,17 @@ def find_vendor(rows: list[Row], date_rows: set[int]) -> tuple[str | None, float
         runs = [(i,)]
         # a long name wrapped over the next rows, ending in its legal form
         for j in (i + 1, i + 2):
-            if j < len(top) and not _LEGAL.search(r.raw) and _LEGAL.search(top[j].raw) and all(
+            # (only when the legal form's row is no name of its own: at most 1 other word)
+            if j < len(top) and not _LEGAL.search(r.raw) and _LEGAL.search(top[j].raw) and len(
+                    re.sub(r"\(\s*\w\s*\)|\bco\b\.?|&", "", _LEGAL.sub("", top[j].raw)).split()) <= 1 and all(
                     not _skip(top[k], date_rows) and not _ADDRESS.search(_LEGAL.sub("", top[k].raw))
                     for k in range(i + 1, j + 1)):
                 runs.append(tuple(range(i, j + 1)))
         for run in runs:
             text = " ".join(top[k].raw.strip() for k in run)
             name = _clean(text)
-            if sum(c.isalpha() for c in name) < 3:
+            own = re.sub(r"\(\s*\w\s*\)", "", _LEGAL.sub("", name))  # the name without legal forms, "(M)"
+            if sum(c.isalpha() for c in own) < 4:
                 continue
             s = 1.0 - 0.06 * i
             s += 1.0 if _LEGAL.search(name) else 0.0
@@ -125,7 +128,7 @@ def find_vendor(rows: list[Row], date_rows: set[int]) -> tuple[str | None, float
             s += 0.4 * max(heights[k] for k in run) / max_h
             s += 0.2 if any(_is_detail(x) for x in top[run[-1] + 1: run[-1] + 3]) else 0.0
             s -= 0.3 if name == name.lower() else 0.0
-            s -= 0.05 * (len(run) - 1)
+            s -= 0.03 * (len(run) - 1)
             if s > best[0]:
                 conf = min(top[k].conf for k in run) * min(1.0, 0.4 + 0.3 * s)
                 best = (s, name, conf, tuple(top[k].idx for k in run))

@@ -18,7 +18,7 @@ field (module docstring of :mod:`ocr_agents.extract` for the confidences)::
     + 2 when tendered - change == total     + 1.5 when total == another total + rounding
     - 1.5 when total + rounding is another candidate (a pre-rounding total)
     - 2 when total < subtotal               - 1 when tax / subtotal is not in [0, 30 %]
-    - 1 when tax >= total
+    - 1 when tax >= total                   - 1.5 when total < the largest line item
 
 then derives what is missing (total = subtotal + tax, = pre-rounding total + rounding,
 = tendered - change, = sum of items; tax = total - subtotal; subtotal = items), each
@@ -35,16 +35,18 @@ from typing import Sequence
 from ocr_agents.extract.amounts import TOL, close, find_amounts, money_candidates
 from ocr_agents.extract.labels import (
     CHANGE,
+    INCLUSIVE,
     NOT_TAX,
     NOT_TOTAL,
     PAYMENT,
     ROUNDING,
     SUBTOTAL_LABELS,
+    SUMMARY,
     TAX_LABELS,
     TENDERED,
     TOTAL_LABELS,
 )
-from ocr_agents.extract.text import Row, label_score, letters_key
+from ocr_agents.extract.text import Row, label_score, letters_key, phrase_match
 
 MAX_CANDIDATES = 8
 
@@ -66,18 +68,28 @@ def _bare_amount(r: Row) -> bool:
     return bool(find_amounts(r.text)) and not any(c.isalpha() for c in rest)
 
 
-def field_candidates(rows: list[Row], labels: Sequence[str], exclude: Sequence[str],
-                     signed: bool = False) -> list[Cand]:
-    """Labelled amounts for one field (see module docstring); negative values only when ``signed``."""
-    out: list[Cand] = []
+def summary_start(rows: list[Row]) -> int:
+    """Index of the first row of a tax summary table below the totals (len(rows) when none)."""
     for i, r in enumerate(rows):
+        if i > len(rows) // 3 and any(phrase_match(r.key, h) >= 0.9 for h in SUMMARY):
+            return i
+    return len(rows)
+
+
+def field_candidates(rows: list[Row], labels: Sequence[str], exclude: Sequence[str],
+                     signed: bool = False, stop: int | None = None) -> list[Cand]:
+    """Labelled amounts for one field (see module docstring) in ``rows[:stop]``; negative
+    values only when ``signed``. A label naming the total including tax is never excluded."""
+    out: list[Cand] = []
+    for i, r in enumerate(rows[:stop]):
         # the label is what precedes the first amount on the row
         am = find_amounts(r.text, join_spaced=False)
         label_part = r.text[: am[0].start] if am else r.text
         key = letters_key(label_part)
         if not key or len(key) > 40:
             continue
-        ls = label_score(key, labels, exclude)
+        inclusive = any(w in key.split() for w in INCLUSIVE)
+        ls = label_score(key, labels, () if inclusive else exclude)
         if ls <= 0:
             continue
         if key.split()[0] in ("net",) and ("terms" in key or "days" in key):
@@ -137,17 +149,21 @@ def payments(rows: list[Row]) -> Payments:
         cands = field_candidates(rows, labels, exclude, signed=signed)
         return max(cands, key=lambda c: c.conf) if cands else None
 
-    rounding = best(ROUNDING, signed=True)
-    if rounding is not None and abs(rounding.value) >= 1.0:
-        rounding = None  # a rounding adjustment is cents, not a total
+    cents = [c for c in field_candidates(rows, ROUNDING, (), signed=True) if abs(c.value) < 1.0]  # not a total
+    rounding = max(cents, key=lambda c: c.conf) if cents else None
     return Payments(best(TENDERED, CHANGE), best(CHANGE), rounding)
 
 
-def choose_totals(rows: list[Row], items_sum: float | None,
-                  items_conf: float = 0.0) -> tuple[Cand | None, Cand | None, Cand | None]:
-    """(total, subtotal, tax), each ``None`` when neither read nor derivable."""
-    tot = field_candidates(rows, TOTAL_LABELS, NOT_TOTAL + PAYMENT) + _bare_totals(rows)
-    sub = field_candidates(rows, SUBTOTAL_LABELS, PAYMENT)
+def choose_totals(rows: list[Row], items_sum: float | None, items_conf: float = 0.0,
+                  items_max: float | None = None) -> tuple[Cand | None, Cand | None, Cand | None]:
+    """(total, subtotal, tax), each ``None`` when neither read nor derivable; ``items_max``
+    is the largest line item amount (no total is smaller)."""
+    stop = summary_start(rows)
+    tot = field_candidates(rows, TOTAL_LABELS, NOT_TOTAL + PAYMENT, stop=stop) + _bare_totals(rows[:stop])
+    # "Rounding 45.35": a rounding row that holds a whole amount holds the rounded total
+    tot += [Cand(c.value, 0.8 * c.conf, c.row, src=c.src) for c in field_candidates(rows, ROUNDING, (), stop=stop)
+            if c.value >= 1.0]
+    sub = field_candidates(rows, SUBTOTAL_LABELS, PAYMENT, stop=stop)
     tax = field_candidates(rows, TAX_LABELS, NOT_TAX + PAYMENT)
     tot, sub, tax = (sorted(c, key=lambda k: -k.conf)[:MAX_CANDIDATES] for c in (tot, sub, tax))
     sub_rows = {c.row for c in sub}
@@ -169,6 +185,8 @@ def choose_totals(rows: list[Row], items_sum: float | None,
                     sc += 1.5
                 if any(close(v, t.value + rnd) for v in tot_values if v != t.value):
                     sc -= 1.5
+        if t is not None and items_max is not None and t.value + TOL < items_max:
+            sc -= 1.5
         if t and s and x and close(s.value + x.value, t.value):
             sc += 3.0
         if s and items_sum is not None and close(s.value, items_sum):
@@ -196,11 +214,11 @@ def choose_totals(rows: list[Row], items_sum: float | None,
         if not is_after and (paid is None or close(after, paid)):
             read = [c for c in tot if close(c.value, after)]
             t = max(read, key=lambda c: c.conf) if read else Cand(after, 0.8 * min(t.conf, pay.rounding.conf), -1, True)
-    # derive a missing field from the others
-    if t is None and s is not None and x is not None:
-        t = Cand(round(s.value + x.value, 2), 0.5 * min(s.conf, x.conf), -1, True)
+    # derive a missing field from the others (what was paid first: money that changed hands)
     if t is None and paid is not None and paid > 0:
         t = Cand(paid, 0.4 * min(pay.tendered.conf, pay.change.conf), -1, True)  # type: ignore[union-attr]
+    if t is None and s is not None and x is not None:
+        t = Cand(round(s.value + x.value, 2), 0.5 * min(s.conf, x.conf), -1, True)
     if t is None and s is None and items_sum is not None:
         t = Cand(items_sum, 0.3 * items_conf, -1, True)
     if t is not None and s is not None and x is None and 0 < t.value - s.value <= 0.3 * s.value:
