@@ -113,6 +113,11 @@ class OcrSettings(BaseModel):
     onnx_rec_size: Literal["tiny", "small"] = "small"
     onnx_unclip_ratio: float = Field(2.0, gt=1.0, le=4.0, description="text box growth before cropping")
     onnx_rec_batch: int = Field(1, ge=1, description="crops per recogniser call (1 = no padding)")
+    # Pixels bounded by what OCR needs: a page is scaled down to this long side before
+    # preprocessing and OCR (boxes are still reported in the page's own pixels), and a
+    # document may decode at most max_document_pixels over all its pages (ImageTooLarge).
+    max_ocr_long_side: int = Field(4000, ge=640, description="long side (px) a page is scaled down to for OCR")
+    max_document_pixels: int = Field(200_000_000, ge=1, description="decoded pixels per document, all pages")
     tesseract_psm: int = 6  # Tesseract page segmentation mode
     detect_orientation: bool = True  # 90/180/270 page rotation (ONNX classifier)
     deskew: bool = True  # small-angle rotation (projection profile)

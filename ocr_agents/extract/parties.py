@@ -57,6 +57,7 @@ _NOT_VENDOR = ["invoice", "tax invoice", "simplified tax invoice", "receipt", "s
                "bill to", "ship to", "date", "tel", "phone", "fax", "www", "email", "customer", "welcome",
                "cashier", "vat id", "page", "cash bill", "invoice no", "facture",
                "rechnung", "factuur", "faktura", "quittung", "ticket", "thank you"]
+_MONEY_WORDS = ["total", "subtotal", "sub total", "amount", "qty", "price", "balance", "change", "cash"]
 _CUSTOMER = ["bill to", "ship to", "sold to", "invoice to", "customer", "client", "deliver to", "billed to",
              "facture a", "rechnung an", "kunde", "klant", "nabywca", "cliente", "attention"]
 
@@ -81,6 +82,8 @@ def _skip(r: Row, date_rows: set[int]) -> bool:
     if r.idx in date_rows or letters < 3 or letters / max(1, len(t.replace(" ", ""))) < 0.55:
         return True
     key = letters_key(t)
+    if key.split()[:1] and any(phrase_match(" ".join(key.split()[:2]), x) >= 0.9 for x in _MONEY_WORDS):
+        return True  # "Total Sales (Inc)", "Subtotal"
     return (any(phrase_match(key, x) >= 0.9 for x in _NOT_VENDOR) and not _LEGAL.search(t)) or bool(
         re.search(r"\d+[.,]\d{2}\b", t))
 
