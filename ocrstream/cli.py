@@ -62,12 +62,17 @@ def main(
     log_level: Optional[str] = typer.Option(None, help="DEBUG, INFO, WARNING, ERROR."),
 ) -> None:
     """Real-time document OCR: Kafka producers → OCR agents → event-time windows → ClickHouse."""
-    settings = Settings().with_overrides(
-        state_dir=state_dir,
-        profile=profile,
-        **{"kafka.bootstrap": kafka_bootstrap, "s3.endpoint": s3_endpoint,
-           "clickhouse.dsn": clickhouse_dsn, "log_level": log_level},
-    )
+    from ocrstream.settings import SettingsError, load_settings
+
+    flags = {"state_dir": "--state-dir", "profile": "--profile", "kafka.bootstrap": "--kafka-bootstrap",
+             "s3.endpoint": "--s3-endpoint", "clickhouse.dsn": "--clickhouse-dsn", "log_level": "--log-level"}
+    given = {"state_dir": state_dir, "profile": profile, "kafka.bootstrap": kafka_bootstrap, "s3.endpoint": s3_endpoint,
+             "clickhouse.dsn": clickhouse_dsn, "log_level": log_level}
+    try:
+        settings = load_settings({k: v for k, v in flags.items() if given[k] is not None}, **given)
+    except SettingsError as exc:
+        fail(str(exc), code=2)
+        return
     state.settings = settings
     configure_logging(settings.log_level)
 
@@ -82,7 +87,7 @@ def configure_logging(level: str) -> None:
 
 def fail(message: str, code: int = 1) -> None:
     """Print a one-line error (no traceback) and exit."""
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
     raise typer.Exit(code)
 
 
@@ -91,19 +96,26 @@ def fail(message: str, code: int = 1) -> None:
 @stack_app.command("up")
 def stack_up(
     ephemeral: bool = typer.Option(False, "--ephemeral", help="Keep the broker's log in memory (lost on down)."),
+    create_buckets: bool = typer.Option(False, "--create-buckets",
+                                        help="Create a missing documents/broker bucket (empty) instead of failing."),
 ) -> None:
     """Start S3 and Kafka on 127.0.0.1, create topics, apply ClickHouse migrations.
 
-    Idempotent: parts already running are left alone. By default the broker
-    stores its log in the S3 broker bucket, so topics, messages and committed
-    offsets survive ``down``/``up``.
+    Idempotent: parts already running are left alone (a running stack is
+    reported and keeps running), and a failure stops only what this command
+    started. By default the broker stores its log in the S3 broker bucket, so
+    topics, messages and committed offsets survive ``down``/``up``.
     """
     from ocrstream.stack import LocalStack, StackError
 
     try:
-        status = LocalStack(state.settings).up(ephemeral=ephemeral, progress=lambda m: console.print(f"• {m}"))
+        status = LocalStack(state.settings).up(ephemeral=ephemeral, create_buckets=create_buckets,
+                                               progress=lambda m: console.print(f"• {m}"))
     except StackError as exc:
         fail(str(exc))
+        return
+    except Exception as exc:  # noqa: BLE001 - broker/S3 client errors: one line
+        fail(f"stack up failed: {' '.join(str(exc).split())[:300]}")
         return
     console.print(f"[green]stack up[/]: kafka {status['kafka_bootstrap']}, s3 {status['s3_endpoint']}, "
                   f"clickhouse {status['clickhouse_dsn']} (logs in {state.settings.state_dir / 'logs'})")
@@ -152,12 +164,17 @@ def migrate_cmd() -> None:
 @app.command("topics")
 def topics_cmd() -> None:
     """Create the ocrstream topics if missing (idempotent) and list them."""
+    from ocrstream.kafka import BrokerUnavailable, kafka_error_line, require_broker
     from ocrstream.topics import ALL_TOPICS, ensure_topics
 
     try:
+        require_broker(state.settings)
         created = ensure_topics(state.settings)
-    except Exception as exc:
-        fail(f"cannot reach Kafka at {state.settings.kafka.bootstrap}: {exc}")
+    except BrokerUnavailable as exc:
+        fail(str(exc))
+        return
+    except Exception as exc:  # noqa: BLE001
+        fail(f"cannot create topics on Kafka at {state.settings.kafka.bootstrap}: {kafka_error_line(exc)}")
         return
     for spec in ALL_TOPICS:
         name = state.settings.topic(spec.short_name)
@@ -193,7 +210,7 @@ def _register_subcommands() -> None:
     """Attach the commands that live beside the code they drive."""
     import importlib
 
-    for module in ("ocr_agents.cli", "producers.cli", "streams.cli", "ocrstream.serve_cli"):
+    for module in ("ocr_agents.cli", "producers.cli", "producers.bridge_cli", "streams.cli", "ocrstream.serve_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -13,6 +13,15 @@
    its windows are written, prints a summary table and the dashboard URL;
 6. keeps serving until Ctrl-C (or ``--exit-after``), then stops the worker,
    the sink, the API and the stack.
+
+The worker process and the sink thread run under one
+:class:`ocrstream.supervisor.Supervisor`: a worker or sink that dies is
+reported in one line (and shows in ``/healthz``, which then answers 503) and
+ends the demo with an error; SIGTERM, SIGHUP (terminal closed) and SIGINT
+stop everything it started, and the worker (with its OCR pool) dies with the
+demo even if the demo is killed with SIGKILL. It stops only what it started:
+a stack that was already running keeps running, and a busy API port or a
+chDB directory held by another process is reported before anything starts.
 """
 
 from __future__ import annotations
@@ -21,9 +30,7 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,122 +103,151 @@ def _count(client: Any, sql: str, **params: Any) -> int:
         return int(query_rows(client, sql, params)[0][0])
 
 
+class DemoError(RuntimeError):
+    """The demo cannot run or a part of it died; ``str()`` is one line."""
+
+
+class _Stopped(Exception):
+    """A stop signal arrived while the demo was starting."""
+
+
+def preflight(settings: Settings) -> None:
+    """Refuse to start (before touching anything) when the API port or the chDB directory is taken."""
+    from ocrstream.stack import LocalStack, port_in_use
+
+    host, port = settings.api.host, settings.api.port
+    if port_in_use(port, host if host not in ("localhost", "0.0.0.0") else "127.0.0.1"):
+        raise DemoError(f"port {port} on {host} is already in use (another demo or `ocrstream serve`?); "
+                        "stop it or pass --port N; nothing was started")
+    owner = LocalStack(settings).clickhouse_owner()
+    if owner is not None:
+        raise DemoError(f"the ClickHouse data directory {settings.clickhouse_dsn} is open in pid {owner} (a sink, API "
+                        "or demo); stop it first or use another OCRSTREAM_STATE_DIR; nothing was started")
+
+
 def run_demo(settings: Settings, *, console: Console, exit_after_s: float | None = None,
              timeout_s: float = 300.0) -> DemoResult:
-    """Run the demo (see module docstring); returns what it counted."""
+    """Run the demo (see module docstring); returns what it counted. Raises :class:`DemoError`."""
     from ocrstream.api import create_app
-    from ocrstream.api.server import BackgroundServer
+    from ocrstream.api.server import BackgroundServer, free_port
     from ocrstream.clickhouse import close_all, connect
+    from ocrstream.health import REGISTRY
     from ocrstream.stack import LocalStack
+    from ocrstream.supervisor import Supervisor
     from producers.publish import DocumentPublisher, discover
     from producers.video import FrameSource, VideoProducer
+    from streams.health_checks import remote_check, sink_check
     from streams.sink import AggregationSink
 
+    def say(message: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the terminal may be gone (SIGHUP)
+            console.print(message)
+
+    preflight(settings)
     t0 = time.monotonic()
     result = DemoResult()
     stack = LocalStack(settings)
-    worker: subprocess.Popen[bytes] | None = None
-    sink: AggregationSink | None = None
-    sink_thread: threading.Thread | None = None
     server: Any = None
-    stop = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
+    sup = Supervisor("demo", stop_timeout_s=settings.stream.stop_timeout_s)
 
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
+    def check_stop() -> None:
+        if sup.stopping:
+            raise _Stopped()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        console.rule("[bold]ocrstream demo")
-        stack.up(progress=lambda m: console.print(f"• {m}"))
+    with sup.handle_signals():
+        try:
+            say("[bold]── ocrstream demo ──")
+            stack.up(progress=lambda m: say(f"• {m}"))
+            check_stop()
 
-        demo_dir = settings.state_dir / "demo"
-        console.print(f"• rendering sample documents and a video into {demo_dir}")
-        samples = render_samples(demo_dir / "documents")
-        video = render_video(demo_dir / "pages.mp4")
+            demo_dir = settings.state_dir / "demo"
+            say(f"• rendering sample documents and a video into {demo_dir}")
+            samples = render_samples(demo_dir / "documents")
+            video = render_video(demo_dir / "pages.mp4")
+            check_stop()
 
-        log_path = settings.state_dir / "logs" / "worker.log"
-        console.print(f"• starting the OCR worker (Faust; log {log_path})")
-        env = {**os.environ, **settings.as_env()}
-        with open(log_path, "ab") as logf:
-            worker = subprocess.Popen([sys.executable, "-m", "ocrstream", "worker"], env=env,
-                                      stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+            log_path = settings.state_dir / "logs" / "worker.log"
+            health_port = free_port()
+            say(f"• starting the OCR worker (Faust; log {log_path})")
+            worker = sup.start_process(
+                "worker", [sys.executable, "-m", "ocrstream", "worker", "--health-port", str(health_port)],
+                env={**os.environ, **settings.as_env()}, log_path=log_path)
+            REGISTRY.register("worker", remote_check(f"http://127.0.0.1:{health_port}/healthz", worker.alive,
+                                                     "worker"))
 
-        console.print("• starting the aggregation sink and the API in this process (it owns chDB)")
-        client = connect(settings)
-        sink = AggregationSink(settings, client=client)
-        sink_thread = threading.Thread(target=sink.run, name="sink", daemon=True)
-        sink_thread.start()
-        server = BackgroundServer(create_app(settings, client), settings.api.host, settings.api.port).start()
+            say("• starting the aggregation sink and the API in this process (it owns chDB)")
+            client = connect(settings)
+            sink = AggregationSink(settings, client=client)
+            sink_child = sup.start_thread("sink", sink.run, stop=sink.stop)
+            REGISTRY.register("sink", sink_check(sink, sink_child.thread, lambda: sink_child.error))
+            server = BackgroundServer(create_app(settings, client), settings.api.host, settings.api.port).start()
+            check_stop()
 
-        now_ms = int(time.time() * 1000)
-        for business, paths in samples.items():
-            with DocumentPublisher(settings, business, source="upload",
-                                   event_time=lambda c, t=now_ms: t) as publisher:
-                candidates, _ = discover([str(p) for p in paths])
-                summary = publisher.publish(candidates)
-            result.published += summary.published + summary.duplicates
-            console.print(f"• published {summary.published} documents for {business} "
-                          f"({summary.duplicates} already published, {len(summary.failed)} failed)")
-        producer = VideoProducer(settings, "demo-camera", DEMO_BUSINESSES[0])
-        producer.open()
-        stats = producer.run(FrameSource(str(video)))
-        result.video_pages = stats.pages
-        console.print(f"• video: {stats.line()}")
+            now_ms = int(time.time() * 1000)
+            for business, paths in samples.items():
+                with DocumentPublisher(settings, business, source="upload",
+                                       event_time=lambda c, t=now_ms: t) as publisher:
+                    candidates, _ = discover([str(p) for p in paths])
+                    summary = publisher.publish(candidates)
+                result.published += summary.published + summary.duplicates
+                say(f"• published {summary.published} documents for {business} "
+                    f"({summary.duplicates} already published, {len(summary.failed)} failed)")
+            producer = VideoProducer(settings, "demo-camera", DEMO_BUSINESSES[0])
+            producer.open()
+            stats = producer.run(FrameSource(str(video)))
+            result.video_pages = stats.pages
+            say(f"• video: {stats.line()}")
 
-        expected = result.published + result.video_pages
-        console.print(f"• waiting for {expected} documents to be OCR'd and their windows written "
-                      "(first OCR model load takes a few seconds)")
-        deadline = time.monotonic() + timeout_s
-        businesses = list(DEMO_BUSINESSES)
-        while not stop.is_set():
-            if worker.poll() is not None:
-                raise RuntimeError(f"the OCR worker exited with {worker.returncode}; see {log_path}")
-            result.documents = _count(client, "SELECT uniqExact(document_id) FROM documents "
-                                      "WHERE business_id IN {b:Array(String)}", b=businesses)
-            result.dead_letters = _count(client, "SELECT count() FROM dead_letters FINAL "
-                                         "WHERE business_id IN {b:Array(String)}", b=businesses)
-            result.windows = _count(client, "SELECT count() FROM windows FINAL "
-                                    "WHERE business_id IN {b:Array(String)}", b=businesses)
-            if result.documents + result.dead_letters >= expected and result.windows > 0:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {result.documents} of {expected} documents arrived in "
-                                   f"{timeout_s:.0f}s; see {log_path}")
-            time.sleep(1.0)
-        result.elapsed_s = time.monotonic() - t0
-        _print_summary(console, client, businesses, result)
-        url = f"http://{settings.api.host}:{settings.api.port}"
-        console.print(f"\n[bold green]dashboard[/] {url}/dashboard   [bold]API[/] {url}/docs   "
-                      f"[bold]metrics[/] {url}/metrics")
-        console.print("serving until Ctrl-C" + (f" (or {exit_after_s:.0f}s)" if exit_after_s else ""))
-        end = time.monotonic() + exit_after_s if exit_after_s else None
-        while not stop.is_set() and (end is None or time.monotonic() < end):
-            if worker.poll() is not None:
-                console.print(f"[red]the OCR worker exited ({worker.returncode}); see {log_path}")
-                break
-            time.sleep(0.5)
-        return result
-    finally:
-        console.print("• shutting down")
-        if worker is not None and worker.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
-        if sink is not None:
-            sink.stop()
-            if sink_thread is not None:
-                sink_thread.join(timeout=30)
-        if server is not None:
-            server.stop()
-        close_all()
-        stack.down()
-        signal.signal(signal.SIGINT, previous)
+            expected = result.published + result.video_pages
+            say(f"• waiting for {expected} documents to be OCR'd and their windows written "
+                "(first OCR model load takes a few seconds)")
+            deadline = time.monotonic() + timeout_s
+            businesses = list(DEMO_BUSINESSES)
+            while True:
+                dead = sup.wait(1.0)
+                if dead is not None:
+                    raise DemoError(dead.line())
+                check_stop()
+                result.documents = _count(client, "SELECT uniqExact(document_id) FROM documents "
+                                          "WHERE business_id IN {b:Array(String)}", b=businesses)
+                result.dead_letters = _count(client, "SELECT count() FROM dead_letters FINAL "
+                                             "WHERE business_id IN {b:Array(String)}", b=businesses)
+                result.windows = _count(client, "SELECT count() FROM windows FINAL "
+                                        "WHERE business_id IN {b:Array(String)}", b=businesses)
+                if result.documents + result.dead_letters >= expected and result.windows > 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise DemoError(f"only {result.documents} of {expected} documents arrived in "
+                                    f"{timeout_s:.0f}s; see {log_path}")
+            result.elapsed_s = time.monotonic() - t0
+            _print_summary(console, client, businesses, result)
+            url = f"http://{settings.api.host}:{settings.api.port}"
+            say(f"\n[bold green]dashboard[/] {url}/dashboard   [bold]API[/] {url}/docs   "
+                f"[bold]metrics[/] {url}/metrics   [bold]health[/] {url}/healthz")
+            say("serving until Ctrl-C" + (f" (or {exit_after_s:.0f}s)" if exit_after_s else ""))
+            end = time.monotonic() + exit_after_s if exit_after_s else None
+            while not sup.stopping and (end is None or time.monotonic() < end):
+                dead = sup.wait(0.5 if end is None else max(0.0, min(0.5, end - time.monotonic())))
+                if dead is not None:
+                    raise DemoError(dead.line())
+            return result
+        except _Stopped:
+            return result
+        finally:
+            if sup.signal_received is not None:
+                say(f"• signal {signal.Signals(sup.signal_received).name}: shutting down")
+            else:
+                say("• shutting down")
+            if server is not None:
+                server.stop()
+            sup.stop_all()  # sink (final flush + checkpoint), then the worker and its OCR pool
+            REGISTRY.unregister("worker")
+            REGISTRY.unregister("sink")
+            close_all()
+            if stack.started:
+                stack.stop_started()
+            else:
+                say("• the local stack was running before the demo (or did not start): left as it was")
 
 
 def _print_summary(console: Console, client: Any, businesses: list[str], result: DemoResult) -> None:

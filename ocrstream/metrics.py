@@ -304,6 +304,11 @@ DEAD_LETTERS = REGISTRY.counter(
     "Records sent to the dead-letter topic by this process, per stage and error class.",
     ("stage", "error_class"),
 )
+DEAD_LETTER_WRITE_FAILURES = REGISTRY.counter(
+    "ocrstream_dead_letter_write_failures_total",
+    "Dead letters the broker refused even in minimal form (reported and dropped; the stage moved on).",
+    ("stage",),
+)
 LATE_EVENTS = REGISTRY.counter(
     "ocrstream_late_events_total",
     "Events that arrived after their minute window closed (seen by this process).",
@@ -368,22 +373,34 @@ def forget_partition(group: str, topic: str, partition: int) -> None:
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> Any:
-    """Serve ``GET /metrics`` (this registry) from a daemon thread; returns the server.
+    """Serve ``GET /metrics`` (this registry) and ``GET /healthz`` from a daemon thread; returns the server.
 
     For processes without the API (``ocrstream worker`` replicas in production),
     so Prometheus - and KEDA's Prometheus scaler - can scrape their consumer lag.
+    ``/healthz`` is :func:`ocrstream.health.REGISTRY.report` as JSON: 200 when
+    every stage of the process is ok, else 503.
     ``port=0`` picks a free port (``server.server_address[1]``).
     """
+    import json
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from ocrstream import health
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server API
-            if self.path.split("?", 1)[0] != "/metrics":
+            path = self.path.split("?", 1)[0]
+            status, ctype = 200, "text/plain; version=0.0.4; charset=utf-8"
+            if path == "/healthz":
+                report = health.REGISTRY.report()
+                body = json.dumps(report, default=str).encode()
+                status, ctype = (200 if report["ok"] else 503), "application/json"
+            elif path == "/metrics":
+                body = REGISTRY.render().encode()
+            else:
                 self.send_error(404)
                 return
-            body = REGISTRY.render().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

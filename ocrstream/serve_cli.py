@@ -9,6 +9,7 @@ replicas can run against the ClickHouse server.
 
 from __future__ import annotations
 
+import signal
 import time
 
 import typer
@@ -61,5 +62,11 @@ def register(app: typer.Typer) -> None:
         app = create_app(settings, client)
         console.print(f"[green]serving[/] http://{settings.api.host}:{settings.api.port}/dashboard "
                       f"(API docs /docs, metrics /metrics; ClickHouse {'embedded chDB' if embedded else 'server'})")
-        uvicorn.run(app, host=settings.api.host, port=settings.api.port, log_level=settings.log_level.lower(),
-                    access_log=False, root_path=root_path, proxy_headers=True)
+        config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port,
+                                log_level=settings.log_level.lower(), access_log=False, root_path=root_path,
+                                proxy_headers=True)
+        server = uvicorn.Server(config)
+        # uvicorn stops gracefully on SIGINT/SIGTERM (open requests finish); a closed terminal
+        # (SIGHUP) must stop it the same way instead of killing it mid-request.
+        signal.signal(signal.SIGHUP, lambda signum, frame: server.handle_exit(signum, frame))
+        server.run()

@@ -24,8 +24,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as _PydanticSettingsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,18 +144,38 @@ class StreamSettings(BaseModel):
     known_businesses: list[str] = Field(default_factory=list)  # empty = any business
     max_attempts: int = 5
     retry_backoff_ms: int = 200
+    # Dead letters keep this many leading bytes of the failed record (never all of it)
+    dead_letter_excerpt_bytes: int = Field(1024, ge=0, le=1_048_576)
     # --- streams (issue 5): worker, aggregation sink, exactly-once effect ---
     # Faust OCR worker: documents in flight per worker (fills the OCR pool)
     agent_concurrency: int = Field(0, ge=0, description="0 = ocr_workers")
     ocr_pool: Literal["process", "thread"] = "process"
+    # A stopping worker (SIGTERM/SIGHUP/SIGINT) exits after this long even if something hangs
+    stop_timeout_s: float = Field(30.0, gt=0)
+    # ocrstream worker: serve /healthz and /metrics on this port (0 = off)
+    health_port: int = Field(0, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
     max_retry_backoff_ms: int = 30_000  # transient errors retry forever, backoff capped here
     # Aggregation sink (consumes ocr-results, owns the window operator)
     sink_group: str = "ocrstream-sink"
     sink_poll_batch: int = 10_000
-    closed_retention_ms: int = 6 * 3_600_000  # watermark span a closed window's final stays updatable
-    watermark_scope: Literal["partition", "operator"] = "partition"
-    dedupe_horizon_ms: int = 3_600_000  # processing-time span within which duplicate document_ids are dropped
-    dedupe_max_ids: int = 2_000_000
+    # --- event time (issue 11): closing strategy, allowed lateness, dedupe, validation ---
+    # Whose clock closes a window: "key" (each business's own watermark, default), "partition"
+    # (one watermark per input partition) or "operator" (Flink's min over active partitions).
+    watermark_scope: Literal["key", "partition", "operator"] = "key"
+    # A window stays updatable this long (event time, of its key's watermark) after it closed:
+    # later events are folded in and the window row is re-emitted as a late update; events
+    # later than that are "too late" (late topic, documents.is_late = 1, too_late_events).
+    allowed_lateness_ms: int = Field(7 * 86_400_000, ge=0)
+    # Event time more than this ahead of the wall clock is dead-lettered (never moves a watermark).
+    max_future_ms: int = Field(86_400_000, ge=0)
+    # Duplicate document_ids are dropped whatever their age: ids of the last `dedupe_memory_ms`
+    # of event time (per partition, at most `dedupe_max_ids`) are indexed in memory, older
+    # ones are looked up in ClickHouse's documents table.
+    dedupe_memory_ms: int = Field(3_600_000, ge=0)
+    dedupe_max_ids: int = Field(2_000_000, ge=1)
+    # OcrResults larger than this (bytes on the wire) are dead-lettered by the sink.
+    max_result_bytes: int = Field(4 * 1024 * 1024, ge=1024)
 
 
 class ApiSettings(BaseModel):
@@ -183,6 +204,16 @@ class ApiSettings(BaseModel):
     link_secret: str = ""
     link_ttl_s: int = Field(3600, ge=1)
     dashboard_refresh_s: float = Field(5.0, gt=0)
+    # Dashboard sign-in: POST /api/session trades a token for an HttpOnly,
+    # SameSite=Strict cookie (signed with link_secret), so no script-readable
+    # storage ever holds the token.
+    session_ttl_s: int = Field(12 * 3600, ge=60, description="lifetime of a dashboard session cookie")
+    # "auto": Secure cookie when the request came over https (or X-Forwarded-Proto: https)
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # Document view: field values whose confidence is below this are marked low.
+    low_confidence: float = Field(0.6, ge=0, le=1)
+    # Document view: rendered page images kept in memory (LRU).
+    page_cache_entries: int = Field(32, ge=0)
 
 
 class ProducerSettings(BaseModel):
@@ -214,6 +245,36 @@ class ProducerSettings(BaseModel):
     generator_queue_messages: int = 1_000_000
 
 
+class BridgeSettings(BaseModel):
+    """S3 bucket-notification bridge (``ocrstream bridge``, ``producers.bridge``).
+
+    Turns "object created" events of the documents bucket into ``DocumentRef``s,
+    business id = the first key segment (``acme/receipt.jpg`` -> ``acme``).
+    Source ``seaweedfs``: the local S3's filer metadata log (``weed
+    filer.meta.tail``), resumed from a checkpoint under ``state_dir/bridge``;
+    ``kafka``: AWS/MinIO S3 event JSON on the ``s3-events`` topic (MinIO's Kafka
+    notification target), consumer group ``group``; ``auto``: ``seaweedfs`` in
+    the local profile, ``kafka`` in production.
+    """
+
+    source: Literal["auto", "seaweedfs", "kafka"] = "auto"
+    group: str = "ocrstream-bridge"
+    # SeaweedFS filer host:port (HTTP port; gRPC is +10000). Empty = the local
+    # stack's filer on 127.0.0.1 at the S3 port + 3.
+    filer: str = ""
+    # Where a bridge without a checkpoint starts: the whole history of the bucket,
+    # or only uploads from its first start on.
+    start_at: Literal["beginning", "now"] = "beginning"
+    batch_max: int = Field(200, ge=1, description="events per flush + checkpoint")
+    batch_wait_ms: int = Field(0, ge=0, description="extra wait for more events before a flush (0: take what is queued)")
+    # Keys ocrstream writes itself (content-addressed uploads of publish/video):
+    # already published, never bridged.
+    reserved_prefixes: list[str] = Field(default_factory=lambda: ["sha256/"])
+    dedupe_max_ids: int = Field(100_000, ge=0, description="recent (business, sha256) pairs skipped as duplicates")
+    # ``ocrstream stack up`` also starts the bridge (local profile).
+    run_in_stack: bool = True
+
+
 class Settings(BaseSettings):
     """Everything an ocrstream process needs to know; see module docstring."""
 
@@ -235,6 +296,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
 
     @property
     def clickhouse_dsn(self) -> str:
@@ -297,6 +359,93 @@ class Settings(BaseSettings):
 
 
 _SECTIONS = {name for name, f in Settings.model_fields.items() if isinstance(f.default_factory, type)}
+
+
+class SettingsError(ValueError):
+    """Invalid configuration; ``str()`` is one line naming the variable (or flag) and what is wrong."""
+
+
+_SECRET_WORDS = ("secret", "password", "token", "key", "dsn")
+
+
+def env_name(loc: tuple[Any, ...]) -> str:
+    """The environment variable of a settings field: ``("kafka", "partitions")`` -> ``OCRSTREAM_KAFKA__PARTITIONS``."""
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    if not parts:
+        return "OCRSTREAM_*"
+    if parts[0] in _SECTIONS and len(parts) > 1:
+        return f"OCRSTREAM_{parts[0].upper()}__{parts[1].upper()}"
+    return f"OCRSTREAM_{parts[0].upper()}"
+
+
+def describe_error(exc: Exception, flags: dict[str, str] | None = None) -> str:
+    """One line for a settings validation error; ``flags`` maps dotted field names to the CLI flag that set them."""
+    flags = flags or {}
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        loc = tuple(first.get("loc") or ())
+        dotted = ".".join(str(p) for p in loc if not isinstance(p, int))
+        name = flags.get(dotted) or env_name(loc)
+        value = first.get("input")
+        secret = any(w in dotted.lower() for w in _SECRET_WORDS)
+        shown = "" if secret or isinstance(value, dict) else f"={value!r}"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return " ".join(f"invalid setting {name}{shown}: {first.get('msg', 'invalid value')}{more}".split())
+    text = " ".join(str(exc).split())
+    bad = _unparsable_env_var(text)
+    if bad:
+        return bad
+    return f"invalid settings: {text[:300]}"
+
+
+def _unparsable_env_var(text: str) -> str | None:
+    """For pydantic-settings' 'error parsing value for field "api"': the variable whose JSON is broken."""
+    import os
+    import re
+
+    m = re.search(r'field "(\w+)"', text)
+    if not m:
+        return None
+    section = m.group(1)
+    model = Settings.model_fields.get(section)
+    prefix = f"OCRSTREAM_{section.upper()}"
+    for name, value in sorted(os.environ.items()):
+        if name != prefix and not name.startswith(prefix + "__"):
+            continue
+        field_name = name[len(prefix) + 2:].lower() if name != prefix else None
+        annotation = str(_field_annotation(model, field_name)) if model is not None else ""
+        if field_name is not None and not any(t in annotation for t in ("list", "dict")):
+            continue
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            kind = ("a JSON object" if annotation.startswith("dict") else
+                    "a JSON list" if annotation.startswith("list") else "JSON")
+            secret = any(w in name.lower() for w in _SECRET_WORDS)
+            got = "" if secret else f", got {value[:80]!r}"
+            return f"invalid setting {name}: expected {kind}{got} ({exc})"
+    return None
+
+
+def _field_annotation(model: Any, field_name: str | None) -> Any:
+    factory = getattr(model, "default_factory", None)
+    if field_name is None or not isinstance(factory, type):
+        return ""
+    field = factory.model_fields.get(field_name)
+    return field.annotation if field is not None else ""
+
+
+def load_settings(flags: dict[str, str] | None = None, **dotted: Any) -> Settings:
+    """Settings from the environment with ``dotted`` overrides (see :meth:`Settings.with_overrides`).
+
+    Raises :class:`SettingsError` with one line (the variable or flag, the
+    value unless it is a secret, what is wrong) instead of pydantic's report.
+    """
+    try:
+        return Settings().with_overrides(**dotted)
+    except (ValidationError, _PydanticSettingsError, ValueError) as exc:
+        raise SettingsError(describe_error(exc, flags)) from None
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,13 @@
 Everything lives under ``settings.state_dir``: ``logs/``, ``pids/``, ``s3/``,
 ``clickhouse/``. Processes run in their own session so ``down`` can stop the
 whole group; ``down`` waits for them to exit and leaves nothing behind.
+
+``up`` on a running stack says so and leaves it running: it starts only
+the parts that are down, and if a later step fails it stops only what it
+started itself (:attr:`LocalStack.started`) — never a broker or S3 that
+another command is using. When another process (a sink, API or demo) has the
+chDB data directory open, ``up`` skips the migrations: that process applied
+them when it opened the store.
 The production profile never calls this module: it points the same clients at
 real servers.
 """
@@ -223,6 +230,39 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _status(exc: Any) -> int:
+    return int(getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def chdb_owner(path: Path) -> int | None:
+    """Pid of the process holding chDB data directory ``path`` open (its ``status`` file lock), or None."""
+    import fcntl
+
+    status = path / "status"
+    try:
+        fd = os.open(status, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass  # locked: someone has it open
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        text = os.read(fd, 4096).decode(errors="replace")
+    finally:
+        os.close(fd)
+    for line in text.splitlines():
+        if line.startswith("PID:"):
+            try:
+                return int(line.split(":", 1)[1])
+            except ValueError:
+                break
+    return -1  # locked, pid unknown
+
+
 def _cmdline_contains(pid: int, marker: str) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -252,32 +292,64 @@ class LocalStack:
         self.ports = ports_of(settings)
         self.weed = Process("weed", settings)
         self.tansu = Process("tansu", settings)
+        self.bridge = Process("bridge", settings)  # S3 upload notifications -> documents (producers.bridge)
+        self.started: list[str] = []  # process names the last up() started
 
     # -- up ---------------------------------------------------------------
-    def up(self, *, ephemeral: bool = False, progress: Any = None) -> dict[str, Any]:
-        """Start what is not running, wait until healthy, apply schema + topics."""
+    def up(self, *, ephemeral: bool = False, progress: Any = None, create_buckets: bool = False) -> dict[str, Any]:
+        """Start what is not running, wait until healthy, apply schema + topics.
+
+        Returns :meth:`status` plus ``started`` (the parts this call started;
+        empty when the stack was already running). On failure only those are
+        stopped again. ``create_buckets`` creates a missing documents/broker
+        bucket (empty) instead of failing with a hint.
+        """
         say = progress or (lambda msg: log.info(msg))
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         storage = "memory" if ephemeral else self.settings.stack.broker_storage
+        self.started = []
+        running = {name: proc.pid() for name, proc in (("s3", self.weed), ("kafka", self.tansu))}
+        if all(running.values()):
+            say(f"stack already running (kafka pid {running['kafka']}, s3 pid {running['s3']}); leaving it running")
         try:
-            if self.weed.pid() is None:
+            if running["s3"] is None:
                 say(f"starting S3 (SeaweedFS) on {LOOPBACK}:{self.ports.s3}")
                 self._start_weed()
-            self._wait_s3()
-            if self.tansu.pid() is None:
+                self.started.append(self.weed.name)
+            self._wait_s3(create_buckets=create_buckets)
+            if running["kafka"] is None:
                 say(f"starting Kafka (Tansu, {storage} storage) on {LOOPBACK}:{self.ports.kafka}")
                 self._start_tansu(storage)
+                self.started.append(self.tansu.name)
             self._wait_kafka()
             say("creating topics")
             from ocrstream.topics import ensure_topics
 
             ensure_topics(self.settings)
-            say(f"applying ClickHouse migrations in {self.settings.clickhouse_dsn}")
-            self._migrate()
+            owner = self.clickhouse_owner()
+            if owner is not None:
+                say(f"ClickHouse data directory is open in pid {owner} (a sink, API or demo): it applied the "
+                    "migrations itself; skipping them")
+            else:
+                say(f"applying ClickHouse migrations in {self.settings.clickhouse_dsn}")
+                self._migrate()
+            if self.runs_bridge and self.bridge.pid() is None:
+                say(f"starting the S3 upload bridge (s3://{self.settings.s3.documents_bucket}/<business>/...)")
+                self._start_bridge()
+                self.started.append(self.bridge.name)
         except BaseException:
-            self.down()
+            if self.started:
+                log.warning("stack up failed; stopping what this call started: %s", ", ".join(self.started))
+                self.down(only=self.started)
             raise
-        return self.status()
+        return {**self.status(), "started": list(self.started)}
+
+    def clickhouse_owner(self) -> int | None:
+        """Pid of the process holding the embedded chDB data directory open, or None (or not embedded)."""
+        dsn = self.settings.clickhouse_dsn
+        if not dsn.startswith("chdb://"):
+            return None
+        return chdb_owner(Path(dsn[len("chdb://"):]))
 
     def _check_free(self, ports: list[int], what: str) -> None:
         busy = [p for p in ports if port_in_use(p)]
@@ -311,24 +383,49 @@ class LocalStack:
         ]
         self.weed.start(argv, env={}, marker=f"-s3.port={p.s3}")
 
-    def _wait_s3(self) -> None:
+    def _wait_s3(self, create_buckets: bool = False) -> None:
+        from botocore.exceptions import ClientError
+
         from ocrstream.objectstore import ObjectStore
 
         deadline = time.monotonic() + self.settings.stack.start_timeout_s
         store = ObjectStore(self.settings)
         last: Exception | None = None
+        missing_since: float | None = None
         while time.monotonic() < deadline:
             if self.weed.exited():
                 raise StackError(f"SeaweedFS exited during start-up; log {self.weed.log_file}:\n{self.weed.tail()}")
             try:
-                store.check_bucket(self.settings.s3.documents_bucket)
-                store.check_bucket(self.settings.s3.broker_bucket)
+                for bucket in (self.settings.s3.documents_bucket, self.settings.s3.broker_bucket):
+                    try:
+                        store.check_bucket(bucket)
+                    except ClientError as exc:
+                        if _status(exc) != 404:
+                            raise
+                        if create_buckets:
+                            store.client.create_bucket(Bucket=bucket)
+                            continue
+                        # S3 answers: a bucket that stays missing for a few seconds was deleted
+                        missing_since = missing_since or time.monotonic()
+                        if time.monotonic() - missing_since > 5.0:
+                            raise StackError(self._missing_bucket_hint(bucket)) from exc
+                        raise
                 return
+            except StackError:
+                raise
             except Exception as exc:
                 last = exc
                 time.sleep(0.3)
         raise StackError(f"S3 not healthy after {self.settings.stack.start_timeout_s:.0f}s ({last}); "
                          f"log {self.weed.log_file}")
+
+    def _missing_bucket_hint(self, bucket: str) -> str:
+        s3 = self.settings.s3
+        what = ("the broker kept its topics, messages and committed offsets there"
+                if bucket == s3.broker_bucket else "uploaded documents were stored there")
+        return (f"S3 bucket {bucket!r} does not exist at {s3.endpoint} (was it deleted?); {what}. "
+                "Run `ocrstream stack up --create-buckets` to create it empty (what it held is gone)"
+                + (", or `--ephemeral` to keep the broker's log in memory" if bucket == s3.broker_bucket else ""))
 
     def _start_tansu(self, storage: str) -> None:
         binary = tansu_binary()
@@ -369,6 +466,19 @@ class LocalStack:
                 return
         raise StackError(f"Kafka not answering metadata after {timeout:.0f}s; log {self.tansu.log_file}")
 
+    @property
+    def runs_bridge(self) -> bool:
+        """Whether ``up`` runs the S3 upload bridge (``bridge.run_in_stack``)."""
+        return self.settings.bridge.run_in_stack
+
+    def _start_bridge(self) -> None:
+        """``ocrstream bridge --source seaweedfs`` in the background (log ``logs/bridge.log``)."""
+        import sys
+
+        marker = f"--state-dir={self.settings.state_dir}"
+        argv = [sys.executable, "-m", "ocrstream", marker, "bridge", "--source", "seaweedfs"]
+        self.bridge.start(argv, env=self.settings.as_env(), marker=marker)
+
     def _migrate(self) -> None:
         """Apply migrations in a child process, so this process never holds chDB's lock."""
         if not self.settings.clickhouse_dsn.startswith("chdb://"):
@@ -388,14 +498,25 @@ class LocalStack:
             raise StackError(f"ClickHouse migrations failed: {res.stderr.strip().splitlines()[-1:]}")
 
     # -- down -------------------------------------------------------------
-    def down(self) -> list[str]:
-        """Stop the broker first (it writes to S3), then S3. Returns what was stopped."""
+    def down(self, only: list[str] | None = None) -> list[str]:
+        """Stop the bridge, the broker (it writes to S3), then S3. Returns what was stopped.
+
+        ``only`` limits it to those process names (``"bridge"``, ``"tansu"``,
+        ``"weed"``), e.g. :attr:`started` — what an ``up`` of this object started.
+        """
         stopped = []
         timeout = self.settings.stack.stop_timeout_s
-        for proc in (self.tansu, self.weed):
+        for proc in (self.bridge, self.tansu, self.weed):
+            if only is not None and proc.name not in only:
+                continue
             if proc.stop(timeout):
                 stopped.append(proc.name)
         return stopped
+
+    def stop_started(self) -> list[str]:
+        """Stop only what :meth:`up` of this object started (nothing if the stack was running before)."""
+        started, self.started = list(self.started), []
+        return self.down(only=started) if started else []
 
     # -- status -----------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -422,6 +543,9 @@ class LocalStack:
             "s3": {"up": s3_ok, "pid": weed_pid, "log": str(self.weed.log_file)},
             "clickhouse": {"up": ch_ok, "path": ch_path},
         }
+        if self.runs_bridge:
+            parts["bridge"] = {"up": self.bridge.pid() is not None, "pid": self.bridge.pid(),
+                               "log": str(self.bridge.log_file)}
         return {
             "ok": all(p["up"] for p in parts.values()),
             "kafka_bootstrap": s.kafka.bootstrap,

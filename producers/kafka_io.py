@@ -22,11 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 
-from confluent_kafka.admin import AdminClient
 
-from ocrstream.kafka import common_config, make_producer
+from ocrstream.kafka import BrokerUnavailable as KafkaUnreachable
+from ocrstream.kafka import make_producer, require_broker
 from ocrstream.settings import Settings
 from ocrstream.topics import TopicSpec, ensure_topics
 from producers.errors import BrokerUnavailable
@@ -38,25 +38,12 @@ def check_broker(settings: Settings) -> None:
     """Raise :class:`BrokerUnavailable` unless a metadata request succeeds.
 
     Tries ``producer.connect_attempts`` times, ``producer.connect_timeout_s``
-    seconds each, with a short back-off between attempts.
+    seconds each, with a short back-off between attempts (:func:`ocrstream.kafka.require_broker`).
     """
-    p = settings.producer
-    last = ""
-    for attempt in range(1, p.connect_attempts + 1):
-        try:
-            # log_level 0: librdkafka's own connect errors would flood stderr; we report below
-            AdminClient(common_config(settings) | {"log_level": 0}).list_topics(timeout=p.connect_timeout_s)
-            return
-        except KafkaException as exc:
-            last = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
-            log.warning("Kafka at %s not reachable (attempt %d/%d): %s",
-                        settings.kafka.bootstrap, attempt, p.connect_attempts, last)
-        if attempt < p.connect_attempts:
-            time.sleep(min(2.0, 0.5 * attempt))
-    raise BrokerUnavailable(
-        f"cannot reach Kafka at {settings.kafka.bootstrap} after {p.connect_attempts} attempts "
-        f"({last or 'timeout'}): start it with `ocrstream stack up` or pass --kafka-bootstrap HOST:PORT"
-    )
+    try:
+        require_broker(settings)
+    except KafkaUnreachable as exc:
+        raise BrokerUnavailable(str(exc)) from None
 
 
 def connect(settings: Settings, spec: TopicSpec, **overrides: Any) -> tuple[Producer, str]:

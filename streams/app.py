@@ -18,86 +18,55 @@ Delivery: **at-least-once** per input record. An event is acknowledged to Faust
 (and its offset becomes committable) only after its outputs — or its dead
 letter — were acknowledged by the broker (confluent-kafka idempotent producer,
 ``acks=all``; aiokafka's producer cannot be idempotent on the local broker).
+Acks are manual (``stream.noack()``): Faust's own ack-on-exit would mark the
+record in flight as done when a stop cancels the agent, so a SIGTERM could
+commit a document that got neither a result nor a dead letter. Now a stop
+(SIGTERM, SIGHUP, SIGINT) leaves the record in flight uncommitted and the next
+owner of the partition processes it again.
 A crash re-processes unacknowledged records; the resulting duplicate
 ``OcrResult`` carries the same ``document_id`` and the sink drops it, so the
 effect in ClickHouse stays exactly-once. Transient failures (S3 down, broker
-down, a crashed OCR process) retry with capped backoff and block only that
-record (Faust commits contiguous acknowledged offsets, never past it).
+down, a crashed OCR process, a fenced producer — rebuilt by
+:class:`ocrstream.kafka.AsyncProducer`) retry with capped backoff and block
+only that record (Faust commits contiguous acknowledged offsets, never past
+it). A result the broker refuses (too large) is dead-lettered (stage
+``publish``); dead letters are bounded and never retried forever
+(:class:`streams.dlq.DeadLetterWriter`).
 Faust's windowed tables, changelog recovery and ``exactly_once`` are not used
 (see shared/README: broken on the local broker).
+
+Health: the pipeline registers stage ``worker`` in :data:`ocrstream.health.REGISTRY`
+(assigned partitions, lag, documents in flight, producer rebuilds), served on
+``stream.health_port`` by ``ocrstream worker`` (``/healthz``, ``/metrics``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
+import time
 from typing import Any
 
-from ocrstream import metrics
+from ocrstream import health, metrics
 from ocrstream.codec import make_serde
+from ocrstream.kafka import AsyncProducer
 from ocrstream.settings import Settings
-from ocrstream.topics import CLASSIFIED, DLQ, DOCUMENTS, OCR_RESULTS, VIDEO_FRAMES
+from ocrstream.topics import CLASSIFIED, DOCUMENTS, OCR_RESULTS, VIDEO_FRAMES
 from streams.dlq import (
+    DeadLetterWriter,
     Failure,
     GaveUp,
     InvalidRecord,
     RetryPolicy,
-    TransientError,
     UnknownBusiness,
     classify_error,
     dead_letter,
-    dead_letter_key,
     retry_async,
 )
 from streams.fetch import Fetcher
 from streams.ocr_stage import OcrJob, OcrStage
 
 log = logging.getLogger(__name__)
-
-
-class AsyncProducer:
-    """confluent-kafka producer with awaitable deliveries (a thread serves callbacks)."""
-
-    def __init__(self, settings: Settings) -> None:
-        from ocrstream.kafka import make_producer
-
-        self._producer = make_producer(settings)
-        self._running = True
-        self._thread = threading.Thread(target=self._poll, name="producer-poll", daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while self._running:
-            self._producer.poll(0.1)
-
-    async def send(self, topic: str, value: bytes, key: bytes | None) -> None:
-        """Return once the broker acknowledged the record; raise TransientError otherwise."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-
-        def on_delivery(err: Any, msg: Any) -> None:
-            def settle() -> None:
-                if fut.done():
-                    return
-                if err is not None:
-                    fut.set_exception(TransientError(f"delivery to {topic} failed: {err}"))
-                else:
-                    fut.set_result(None)
-
-            loop.call_soon_threadsafe(settle)
-
-        while True:
-            try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
-                break
-            except BufferError:
-                await asyncio.sleep(0.05)
-        await fut
-
-    def close(self, timeout_s: float = 10.0) -> None:
-        self._producer.flush(timeout_s)
-        self._running = False
 
 
 class Pipeline:
@@ -118,8 +87,13 @@ class Pipeline:
         self.policy = RetryPolicy.from_settings(settings.stream)
         self.known = set(settings.stream.known_businesses)
         self.topics = {name: settings.topic(spec.short_name)
-                       for name, spec in (("results", OCR_RESULTS), ("classified", CLASSIFIED), ("dlq", DLQ))}
-        self.counts = {"ok": 0, "dead": 0}
+                       for name, spec in (("results", OCR_RESULTS), ("classified", CLASSIFIED))}
+        self.dead_letters = DeadLetterWriter(settings)
+        self.counts = {"ok": 0, "dead": 0, "dead_letter_dropped": 0}
+        self.in_flight: dict[str, float] = {}  # "topic[p]@offset" -> monotonic start
+        self.lag: dict[str, int] = {}  # "topic[p]" -> messages behind the high watermark
+        self.assigned: list[str] = []
+        self.last_done_ms: int | None = None
 
     @property
     def producer(self) -> AsyncProducer:
@@ -140,6 +114,13 @@ class Pipeline:
     async def handle_document(self, topic: str, partition: int, offset: int, value: bytes) -> str:
         """Process one ``documents`` record; returns ``"ok"`` or ``"dead:<stage>"``."""
         where = f"{topic}[{partition}]@{offset}"
+        self.in_flight[where] = time.monotonic()
+        try:
+            return await self._handle_document(topic, partition, offset, value, where)
+        finally:
+            self.in_flight.pop(where, None)
+
+    async def _handle_document(self, topic: str, partition: int, offset: int, value: bytes, where: str) -> str:
         ref: dict[str, Any] = {}
         stage = "decode"
         failure = Failure.start()
@@ -166,6 +147,13 @@ class Pipeline:
     async def handle_frame(self, topic: str, partition: int, offset: int, value: bytes) -> str:
         """Process one ``video-frames`` record (same path, ``source=video``)."""
         where = f"{topic}[{partition}]@{offset}"
+        self.in_flight[where] = time.monotonic()
+        try:
+            return await self._handle_frame(topic, partition, offset, value, where)
+        finally:
+            self.in_flight.pop(where, None)
+
+    async def _handle_frame(self, topic: str, partition: int, offset: int, value: bytes, where: str) -> str:
         frame: dict[str, Any] = {}
         stage = "decode"
         failure = Failure.start()
@@ -218,6 +206,7 @@ class Pipeline:
             self.producer.send(self.topics["results"], result_bytes, job.business_id.encode()),
         ), RetryPolicy(self.policy.base_ms, self.policy.max_ms, 10**9), "publish", where)
         self.counts["ok"] += 1
+        self.last_done_ms = time.time_ns() // 1_000_000
         metrics.EVENTS.inc(stage="ocr")
         log.info("%s: %s %s -> %s/%s engine=%s ocr_s=%.2f", where, job.business_id, job.document_id,
                  record["doc_type"], self.topics["results"], record["engine"], record["timings"]["ocr_s"])
@@ -225,25 +214,42 @@ class Pipeline:
 
     async def _dead(self, topic: str, partition: int, offset: int, stage: str, exc: BaseException,
                     failure: Failure, ref: dict[str, Any], payload: bytes) -> str:
-        ref_uri = ref.get("uri") or ref.get("image_uri")
+        """Dead-letter the record (bounded: excerpt + source position); never blocks the stage for good."""
         dl = dead_letter(
             source_topic=topic, source_partition=partition, source_offset=offset, stage=stage, exc=exc,
-            failure=failure, document_id=ref.get("document_id"), business_id=ref.get("business_id"),
-            reference=ref_uri, payload=None if ref_uri else payload,
+            failure=failure, document_id=_text(ref.get("document_id")), business_id=_text(ref.get("business_id")),
+            reference=_text(ref.get("uri") or ref.get("image_uri")), payload=payload,
+            excerpt_bytes=self.dead_letters.excerpt_bytes,
         )  # fmt: skip
-        log.warning("dead letter %s[%d]@%d stage=%s %s: %s", topic, partition, offset, stage, dl["error_class"],
-                    dl["error_message"])
-        value = self.dlq_serde.encode(dl, self.topics["dlq"])
-        await retry_async(lambda: self.producer.send(self.topics["dlq"], value, dead_letter_key(dl)),
-                          RetryPolicy(self.policy.base_ms, self.policy.max_ms, 10**9), "publish", topic)
-        self.counts["dead"] += 1
+        if await self.dead_letters.write(dl, self.producer.send, self.policy):
+            self.counts["dead"] += 1
+        else:
+            self.counts["dead_letter_dropped"] += 1
+        self.last_done_ms = time.time_ns() // 1_000_000
         metrics.DEAD_LETTERS.inc(stage=stage, error_class=dl["error_class"])
         return f"dead:{stage}"
 
+    def health(self) -> health.StageHealth:
+        """Stage ``worker``: assigned partitions, lag, documents in flight (oldest age), counts."""
+        now = time.monotonic()
+        oldest = max((now - t for t in self.in_flight.values()), default=0.0)
+        rebuilds = self._producer.rebuilds if self._producer is not None else 0
+        return health.StageHealth(True, {
+            "assigned": list(self.assigned), "lag": dict(self.lag), "in_flight": len(self.in_flight),
+            "oldest_in_flight_s": round(oldest, 1), "published": self.counts["ok"],
+            "dead_letters": self.counts["dead"], "dead_letters_dropped": self.counts["dead_letter_dropped"],
+            "producer_rebuilds": rebuilds, "last_done_ms": self.last_done_ms,
+        })  # fmt: skip
+
     def close(self) -> None:
+        """Terminate the OCR pool (work in flight stays uncommitted) and flush the producer."""
         self.ocr.close()
         if self._producer is not None:
             self._producer.close()
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Any:
@@ -269,6 +275,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Any:
     )
     pipe = pipeline or Pipeline(settings)
     app.ocr_pipeline = pipe  # type: ignore[attr-defined]
+    health.REGISTRY.register("worker", pipe.health)
     documents = app.topic(settings.topic(DOCUMENTS.short_name), key_serializer="raw", value_serializer="raw")
     frames = app.topic(settings.topic(VIDEO_FRAMES.short_name), key_serializer="raw", value_serializer="raw")
 
@@ -283,20 +290,38 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Any:
             return
         if high is not None and high >= 0:
             metrics.record_consumer_lag(s.app_id, m.topic, m.partition, high, m.offset + 1)
+            pipe.lag[f"{m.topic}[{m.partition}]"] = max(0, high - m.offset - 1)
 
+    # Manual acks (noack): a record is acked only after its outputs or its dead letter were
+    # acknowledged by the broker; one cancelled by a stop stays unacked, hence uncommitted.
     @app.agent(documents, name="ocr-documents", concurrency=concurrency)
     async def ocr_documents(stream: Any) -> None:
-        async for event in stream.events():
+        manual = stream.noack()
+        async for event in manual.events():
             m = event.message
             await pipe.handle_document(m.topic, m.partition, m.offset, event.value)
+            await manual.ack(event)
             record_lag(m)
 
     @app.agent(frames, name="ocr-frames", concurrency=concurrency)
     async def ocr_frames(stream: Any) -> None:
-        async for event in stream.events():
+        manual = stream.noack()
+        async for event in manual.events():
             m = event.message
             await pipe.handle_frame(m.topic, m.partition, m.offset, event.value)
+            await manual.ack(event)
             record_lag(m)
+
+    @app.task
+    async def warm_ocr() -> None:  # load the models while the consumer group forms
+        await pipe.ocr.warm()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(_app: Any, assigned: Any, **_: Any) -> None:
+        pipe.assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+        for key in [k for k in pipe.lag if k not in pipe.assigned]:
+            pipe.lag.pop(key, None)
+        log.info("ocr worker: assigned %s", " ".join(pipe.assigned) or "nothing (hot spare)")
 
     @app.timer(interval=30.0)
     async def report() -> None:

@@ -4,10 +4,13 @@ Policy (every stage of the worker and the sink uses it):
 
 * **permanent** errors (:func:`classify_error` -> ``"permanent"``): the record
   can never succeed — bad Avro, a refused or missing object, unknown
-  business, corrupt/oversized/encrypted input, an invalid event time. The
-  record goes to the DLQ topic as a ``DeadLetter`` (original payload or
-  reference, stage, error class, one-line message, attempts, first/last
-  failure time in epoch ms) and the stream goes on with the next record.
+  business, corrupt/oversized/encrypted input, an invalid event time, a
+  result the broker refuses (too large). The record goes to the DLQ topic as
+  a ``DeadLetter`` (source topic/partition/offset, stage, error class,
+  one-line message, attempts, first/last failure time in epoch ms, the object
+  reference, and a bounded *excerpt* of the payload — never the whole
+  payload, so a dead letter always fits the broker's message limit) and the
+  stream goes on with the next record.
 * **transient** errors (S3/ClickHouse/Kafka unreachable, timeouts, a broken
   OCR pool): retried forever with exponential backoff capped at
   ``stream.max_retry_backoff_ms``; the consumer does not move (or commit)
@@ -19,6 +22,14 @@ Dead letters are at-least-once: a crash after the DLQ write and before the
 offset commit writes the same dead letter again (same source
 topic/partition/offset/stage; the ``dead_letters`` table is a
 ReplacingMergeTree on exactly that key, so it counts once).
+
+One writer, :class:`DeadLetterWriter`, serves every stage (the worker awaits
+:meth:`DeadLetterWriter.write`, the sink calls ``publish`` + ``flush``). A
+dead letter the broker *refuses* is re-sent once in its minimal form (no
+excerpt, clipped texts); if that is refused too, the failure is reported
+(ERROR log line + ``ocrstream_dead_letter_write_failures_total``) and the
+stage moves on — a poison record never stops a stage. A DLQ write that fails
+because the broker is unreachable is retried like any transient error.
 """
 
 from __future__ import annotations
@@ -83,10 +94,13 @@ def classify_error(exc: BaseException) -> ErrorKind:
     """``permanent`` (DLQ now), ``transient`` (retry forever) or ``unknown`` (retry, then DLQ)."""
     from ocrstream.clickhouse import ClickHouseUnavailable
     from ocrstream.codec import CodecError
+    from ocrstream.kafka import DeliveryFailed, DeliveryRefused
     from ocrstream.objectstore import ObjectNotFound
 
-    if isinstance(exc, (PermanentError, CodecError, ObjectNotFound)):
+    if isinstance(exc, (PermanentError, CodecError, ObjectNotFound, DeliveryRefused)):
         return "permanent"
+    if isinstance(exc, DeliveryFailed):
+        return "transient"
     try:
         from ocr_agents.errors import EngineUnavailable, OcrInputError
     except ImportError:  # pragma: no cover - OCR package always present in the repo
@@ -207,6 +221,19 @@ def retry_sync(
             time.sleep(delay)
 
 
+#: Default bound of the payload excerpt in a dead letter (``stream.dead_letter_excerpt_bytes``).
+EXCERPT_BYTES = 1024
+#: Bound (characters) of the texts a dead letter copies from its record (ids, reference).
+MAX_TEXT_CHARS = 1024
+
+
+def clip(text: str | None, limit: int = MAX_TEXT_CHARS) -> str | None:
+    """``text`` cut to ``limit`` characters, marked with its full length when cut."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[{len(text)} chars]"
+
+
 def dead_letter(
     *,
     source_topic: str,
@@ -219,8 +246,15 @@ def dead_letter(
     business_id: str | None = None,
     reference: str | None = None,
     payload: bytes | None = None,
+    excerpt_bytes: int = EXCERPT_BYTES,
 ) -> dict[str, Any]:
-    """A ``DeadLetter`` record (``schemas/DeadLetter.avsc``)."""
+    """A bounded ``DeadLetter`` record (``schemas/DeadLetter.avsc``).
+
+    ``payload`` is the failed record's bytes; the dead letter keeps its first
+    ``excerpt_bytes`` and its size (``payload_size``), never all of it. Ids
+    and the reference are clipped to :data:`MAX_TEXT_CHARS`, the message to
+    one line of 500 characters, so its encoded size is bounded whatever the input.
+    """
     failure = failure or Failure.start()
     attempts = max(1, failure.attempts)
     return {
@@ -228,16 +262,26 @@ def dead_letter(
         "source_partition": int(source_partition),
         "source_offset": int(source_offset),
         "stage": stage,
-        "error_class": error_class(exc),
+        "error_class": clip(error_class(exc), 200),
         "error_message": one_line(exc),
         "attempts": attempts,
         "first_failure_time": failure.first_ms,
         "last_failure_time": max(failure.last_ms, failure.first_ms),
-        "document_id": document_id,
-        "business_id": business_id,
-        "reference": reference,
-        "payload": payload,
+        "document_id": clip(document_id),
+        "business_id": clip(business_id),
+        "reference": clip(reference),
+        "payload": None if payload is None else bytes(payload[: max(0, excerpt_bytes)]),
+        "payload_size": None if payload is None else len(payload),
     }
+
+
+def minimal_dead_letter(dl: dict[str, Any]) -> dict[str, Any]:
+    """The smallest form of ``dl`` (no excerpt, short texts): the retry when the broker refused ``dl``."""
+    return dl | {
+        "payload": None, "reference": clip(dl.get("reference"), 200), "document_id": clip(dl.get("document_id"), 200),
+        "business_id": clip(dl.get("business_id"), 200), "error_message": (dl.get("error_message") or "")[:200],
+        "error_class": (dl.get("error_class") or "")[:100],
+    }  # fmt: skip
 
 
 def dead_letter_key(dl: dict[str, Any]) -> bytes:
@@ -258,36 +302,131 @@ def dead_letter_row(dl: dict[str, Any]) -> list[Any]:
     return [dl[c] for c in DEAD_LETTER_COLUMNS]
 
 
-class DeadLetterPublisher:
-    """Synchronous DLQ producer (confluent-kafka, idempotent, acks=all)."""
+def report_unwritable(dl: dict[str, Any], reason: str) -> None:
+    """A dead letter that even its minimal form could not be written: say so once, count it."""
+    from ocrstream import metrics
+
+    log.error("dead letter for %s[%d]@%d (stage=%s %s) could not be written and is dropped: %s",
+              dl["source_topic"], dl["source_partition"], dl["source_offset"], dl["stage"], dl["error_class"],
+              reason)
+    metrics.DEAD_LETTER_WRITE_FAILURES.inc(stage=dl["stage"])
+
+
+class DeadLetterWriter:
+    """The dead-letter writer of every stage (confluent-kafka, idempotent, acks=all).
+
+    * ``await write(dl, send)`` (async stages, e.g. the OCR worker): returns
+      True once the broker acknowledged the dead letter, False when it was
+      refused in full and in minimal form (reported); transient failures are
+      retried with backoff, like every other write of the stage.
+    * ``publish(dl)`` + ``flush()`` (batch stages, e.g. the sink): queue, then
+      wait for the acknowledgements. A refused one is re-queued in minimal
+      form from the delivery report; refused again, it is reported and
+      dropped. Only unacknowledged (transient) failures make ``flush`` raise
+      :class:`TransientError` (``errors`` lists them).
+    """
 
     def __init__(self, settings: Any, producer: Any | None = None) -> None:
         from ocrstream.codec import make_serde
-        from ocrstream.kafka import make_producer
         from ocrstream.topics import DLQ
 
         self.topic = settings.topic(DLQ.short_name)
         self.serde = make_serde("DeadLetter", settings.kafka.schema_registry_url)
-        self.producer = producer or make_producer(settings)
+        self.excerpt_bytes = int(getattr(settings.stream, "dead_letter_excerpt_bytes", EXCERPT_BYTES))
+        self._settings = settings
+        self._producer = producer
         self.sent = 0
+        self.dropped = 0
         self.errors: list[str] = []
 
-    def _on_delivery(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self.errors.append(str(err))
+    @property
+    def producer(self) -> Any:
+        if self._producer is None:
+            from ocrstream.kafka import make_producer
 
-    def publish(self, dl: dict[str, Any]) -> None:
-        value = self.serde.encode(dl, self.topic)
+            self._producer = make_producer(self._settings)
+        return self._producer
+
+    def bound(self, dl: dict[str, Any]) -> dict[str, Any]:
+        """``dl`` with its excerpt cut to ``stream.dead_letter_excerpt_bytes``."""
+        payload = dl.get("payload")
+        if payload is not None and len(payload) > self.excerpt_bytes:
+            return dl | {"payload": payload[: self.excerpt_bytes],
+                         "payload_size": dl.get("payload_size") or len(payload)}
+        return dl
+
+    def encode(self, dl: dict[str, Any]) -> bytes:
+        return self.serde.encode(dl, self.topic)
+
+    @staticmethod
+    def _log(dl: dict[str, Any]) -> None:
         log.warning("dead letter %s[%d]@%d stage=%s %s: %s", dl["source_topic"], dl["source_partition"],
                     dl["source_offset"], dl["stage"], dl["error_class"], dl["error_message"])
+
+    # ------------------------------------------------------------ async stages
+    async def write(self, dl: dict[str, Any], send: Callable[[str, bytes, bytes], Awaitable[None]],
+                    policy: RetryPolicy) -> bool:
+        """Send ``dl`` through ``send(topic, value, key)``; see the class docstring."""
+        dl = self.bound(dl)
+        self._log(dl)
+        forever = RetryPolicy(policy.base_ms, policy.max_ms, 10**9)
+        where = f"dlq {dl['source_topic']}[{dl['source_partition']}]@{dl['source_offset']}"
+        reason = ""
+        for record in (dl, minimal_dead_letter(dl)):
+            value, key = self.encode(record), dead_letter_key(record)
+            try:
+                await retry_async(lambda: send(self.topic, value, key), forever, "publish", where)
+                self.sent += 1
+                return True
+            except GaveUp as exc:  # the broker refused this form of the record
+                reason = one_line(exc.__cause__ or exc)
+        self.dropped += 1
+        report_unwritable(dl, reason)
+        return False
+
+    # ------------------------------------------------------------ batch stages
+    def publish(self, dl: dict[str, Any]) -> None:
+        """Queue ``dl`` (returns at once; ``flush`` waits for the broker)."""
+        dl = self.bound(dl)
+        self._log(dl)
+        self._produce(dl, minimal=False)
+        self.producer.poll(0)
+
+    def _produce(self, dl: dict[str, Any], *, minimal: bool) -> None:
+        record = minimal_dead_letter(dl) if minimal else dl
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            if err is None:
+                self.sent += 1
+                return
+            from ocrstream.kafka import DeliveryRefused, delivery_error
+
+            exc = delivery_error(self.topic, err)
+            if not isinstance(exc, DeliveryRefused):
+                self.errors.append(str(exc))
+            elif not minimal:
+                self._produce(dl, minimal=True)
+            else:
+                self.dropped += 1
+                report_unwritable(dl, str(exc))
+
+        value, key = self.encode(record), dead_letter_key(record)
         while True:
             try:
-                self.producer.produce(self.topic, value=value, key=dead_letter_key(dl), on_delivery=self._on_delivery)
-                break
+                self.producer.produce(self.topic, value=value, key=key, on_delivery=on_delivery)
+                return
             except BufferError:
                 self.producer.poll(0.1)
-        self.sent += 1
-        self.producer.poll(0)
+            except Exception as exc:  # noqa: BLE001 - refused locally (size, config)
+                from ocrstream.kafka import DeliveryRefused
+
+                err = exc.args[0] if exc.args else exc
+                if minimal:
+                    self.dropped += 1
+                    report_unwritable(dl, str(DeliveryRefused(self.topic, err)))
+                    return
+                record, minimal = minimal_dead_letter(dl), True
+                value, key = self.encode(record), dead_letter_key(record)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every dead letter to be acknowledged (raise TransientError otherwise)."""
@@ -295,3 +434,7 @@ class DeadLetterPublisher:
         if left or self.errors:
             errs, self.errors = self.errors[:3], []
             raise TransientError(f"DLQ delivery failed ({left} pending): {errs}")
+
+
+#: The sink's name for the writer (kept for its callers).
+DeadLetterPublisher = DeadLetterWriter

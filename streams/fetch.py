@@ -5,13 +5,20 @@ Policy, checked before any I/O on the object (:meth:`Fetcher.check`):
 * the scheme must be in ``stream.allowed_schemes`` (default ``file``, ``s3``);
 * ``s3://bucket/key``: the bucket must be in ``stream.allowed_buckets``
   (empty = the documents bucket only);
-* ``file:///abs/path``: no host (or ``localhost``), no ``..`` segment, no NUL,
-  and the fully resolved path (symlinks followed) must lie under
-  ``settings.file_root`` — a symlink pointing outside is refused;
+* ``file:///abs/path``: no host (or ``localhost``), no ``..`` segment, no NUL
+  or control character (also percent-encoded, ``%00``), and the fully
+  resolved path (symlinks followed) must lie under ``settings.file_root`` —
+  a symlink pointing outside is refused; it must be a regular file (checked
+  with ``stat`` before opening, so a FIFO, device or directory is refused at
+  once and never opened), and it is opened ``O_NONBLOCK | O_NOFOLLOW`` and
+  checked again with ``fstat`` (a file swapped after the check cannot block
+  the worker either);
 * ``http(s)://host/...``: the host must be in ``stream.allowed_http_hosts``
   and EVERY address it resolves to must be a public unicast address (no
   loopback, private, link-local — 169.254.169.254 metadata included —,
-  multicast, reserved or unspecified); the request then goes to the checked
+  multicast, reserved or unspecified — also when embedded in an IPv6
+  address: IPv4-mapped/-compatible, 6to4 ``2002::/16``, Teredo
+  ``2001::/32``, NAT64 ``64:ff9b::/96``); the request then goes to the checked
   IP itself (Host header / SNI carry the name), so DNS rebinding between
   check and connect cannot redirect it. Redirects are not followed.
 
@@ -20,9 +27,10 @@ object metadata / ``fstat`` before reading, and enforced while reading) and,
 for images, the pixel count from the header (``ocr.max_pixels``, Pillow reads
 only the header) — so decompression bombs never reach a decoder.
 
-Errors: :class:`FetchRefused` / :class:`ObjectMissing` / ``ObjectTooLarge`` /
-``ImageTooLarge`` are permanent (DLQ); :class:`FetchUnavailable` (store
-unreachable, 5xx, timeouts) is transient (retried, offset not committed).
+Errors: :class:`FetchRefused` (also any malformed URI) / :class:`ObjectMissing` /
+``ObjectTooLarge`` / ``ImageTooLarge`` are permanent (DLQ at once, no retry);
+:class:`FetchUnavailable` (store unreachable, 5xx, timeouts) is transient
+(retried, offset not committed).
 """
 
 from __future__ import annotations
@@ -76,15 +84,66 @@ def default_resolver(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-def is_public_ip(ip: str) -> bool:
-    """True for a global unicast address (the only kind an http fetch may reach)."""
-    addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(addr: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address routes to: mapped, compatible, 6to4, Teredo, NAT64."""
+    out: list[ipaddress.IPv4Address] = []
+    if addr.ipv4_mapped is not None:
+        out.append(addr.ipv4_mapped)
+    if addr.sixtofour is not None:
+        out.append(addr.sixtofour)
+    if addr.teredo is not None:
+        out.extend(addr.teredo)  # (server, client)
+    if addr in _NAT64 or (addr in _IPV4_COMPATIBLE and int(addr) > 1):
+        out.append(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+    return out
+
+
+def _is_global_unicast(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return not (
         addr.is_loopback or addr.is_private or addr.is_link_local or addr.is_multicast
         or addr.is_reserved or addr.is_unspecified or not addr.is_global
     )  # fmt: skip
+
+
+def is_public_ip(ip: str) -> bool:
+    """True for a global unicast address (the only kind an http fetch may reach).
+
+    An IPv6 address that embeds an IPv4 address (:func:`embedded_ipv4`) is
+    public only if the embedded address is too; Teredo is never public.
+    """
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(addr)
+        if addr.teredo is not None:
+            return False
+        if embedded and not all(_is_global_unicast(a) for a in embedded):
+            return False
+        if addr.ipv4_mapped is not None:
+            return True
+    return _is_global_unicast(addr)
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def clip_uri(uri: str, limit: int = 300) -> str:
+    return uri if len(uri) <= limit else f"{uri[:limit]}...[{len(uri)} chars]"
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 class Fetcher:
@@ -112,19 +171,31 @@ class Fetcher:
 
     # ------------------------------------------------------------------ policy
     def check(self, uri: str) -> tuple[str, Any]:
-        """Validate ``uri``; returns ``(scheme, target)`` or raises :class:`FetchRefused`."""
-        if not uri or "\x00" in uri or any(ord(c) < 32 for c in uri):
-            raise FetchRefused(f"invalid URI {uri!r}")
+        """Validate ``uri``; returns ``(scheme, target)`` or raises :class:`FetchRefused`.
+
+        A URI that cannot be parsed (bad IPv6 literal, port, percent-escape to
+        a control character, ...) is refused too: malformed input is permanent.
+        """
+        try:
+            return self._check(uri)
+        except (FetchRefused, ObjectMissing, FetchUnavailable):
+            raise
+        except (ValueError, UnicodeError) as exc:
+            raise FetchRefused(f"malformed URI {clip_uri(uri)!r}: {exc}") from exc
+
+    def _check(self, uri: str) -> tuple[str, Any]:
+        if not uri or _has_control(uri):
+            raise FetchRefused(f"invalid URI {clip_uri(uri)!r}")
         parts = urlsplit(uri)
         scheme = parts.scheme.lower()
         if scheme not in self.schemes:
             raise FetchRefused(f"scheme {scheme or '(none)'!r} is not allowed (allowed: {sorted(self.schemes)})")
         if scheme == "s3":
-            bucket, key = parts.netloc, unquote(parts.path.lstrip("/"))
+            bucket, key = parts.netloc, unquote(parts.path.lstrip("/"), errors="strict")
             if bucket not in self.buckets:
                 raise FetchRefused(f"bucket {bucket!r} is not allowed (allowed: {sorted(self.buckets)})")
-            if not key or any(seg in ("..", ".") for seg in key.split("/")):
-                raise FetchRefused(f"invalid object key {key!r}")
+            if not key or _has_control(key) or any(seg in ("..", ".") for seg in key.split("/")):
+                raise FetchRefused(f"invalid object key {clip_uri(key)!r}")
             return scheme, (bucket, key)
         if scheme == "file":
             return scheme, self._check_file(parts.netloc, parts.path)
@@ -135,7 +206,9 @@ class Fetcher:
     def _check_file(self, netloc: str, raw_path: str) -> Path:
         if netloc not in ("", "localhost"):
             raise FetchRefused(f"file URI with host {netloc!r} is not allowed")
-        path = unquote(raw_path)
+        path = unquote(raw_path, errors="strict")
+        if _has_control(path):
+            raise FetchRefused(f"file path with a NUL or control character: {clip_uri(path)!r}")
         if not path.startswith("/"):
             raise FetchRefused(f"file path must be absolute: {path!r}")
         if any(seg == ".." for seg in path.split("/")):
@@ -152,6 +225,12 @@ class Fetcher:
             raise FetchRefused(f"cannot resolve {path}: {exc}") from exc
         if not resolved.is_relative_to(root):
             raise FetchRefused(f"{path} resolves to {resolved}, outside the file root {root} (symlink escape)")
+        try:
+            mode = resolved.stat().st_mode
+        except OSError as exc:
+            raise FetchRefused(f"cannot stat {path}: {exc.strerror}") from exc
+        if not stat.S_ISREG(mode):
+            raise FetchRefused(f"{path} is not a regular file ({_file_kind(mode)})")
         return resolved
 
     def _check_http(self, parts: Any) -> tuple[str, str, int, str, list[str]]:
@@ -215,20 +294,34 @@ class Fetcher:
         return data
 
     def _read_file(self, path: Path) -> bytes:
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        # O_NONBLOCK: a FIFO or device swapped in after the stat() check must not block
+        # the open (nor, below, the read: it is refused by fstat before any read).
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(path, flags)
         except FileNotFoundError as exc:
             raise ObjectMissing(f"file {path} does not exist") from exc
-        except OSError as exc:  # ELOOP: swapped for a symlink after the check
+        except OSError as exc:  # ELOOP: swapped for a symlink after the check; ENXIO: FIFO without writer
             raise FetchRefused(f"cannot open {path}: {exc.strerror}") from exc
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
+        try:
+            st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise FetchRefused(f"{path} is not a regular file")
+                raise FetchRefused(f"{path} is not a regular file ({_file_kind(st.st_mode)})")
             if st.st_size > self.max_bytes:
                 raise self._too_large(f"file://{path}", st.st_size)
-            data = fh.read(self.max_bytes + 1)
+            chunks: list[bytes] = []
+            size = 0
+            while size <= self.max_bytes:
+                chunk = os.read(fd, min(1 << 20, self.max_bytes + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except OSError as exc:  # EISDIR, EIO: permanent for this reference
+            raise FetchRefused(f"cannot read {path}: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
         if len(data) > self.max_bytes:
             raise self._too_large(f"file://{path}", len(data))
         return data

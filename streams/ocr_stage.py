@@ -13,12 +13,21 @@ Another engine implementation plugs in by passing ``fn`` (any picklable
 Input errors raise :class:`ocr_agents.errors.OcrInputError` subclasses
 (permanent -> DLQ); a crashed pool process raises ``BrokenProcessPool``
 (transient -> the stage rebuilds the pool and the record is retried).
+
+Process hygiene: pool processes die with the worker, even when the worker is
+killed with SIGKILL (:func:`ocrstream.supervisor.die_with_parent` in the pool
+initializer: parent-death signal + a ``getppid`` watchdog), and
+:meth:`OcrStage.close` terminates them instead of waiting for a page of OCR
+to finish. :meth:`OcrStage.warm` starts the pool and loads the models before
+the first document (the worker calls it while it joins its consumer group).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -28,6 +37,8 @@ from typing import Any
 
 from ocrstream import metrics
 from ocrstream.settings import OcrSettings, Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,9 +62,19 @@ _processor_lock = threading.Lock()
 _ocr_settings: OcrSettings | None = None
 
 
-def _init_worker(ocr_settings: dict[str, Any]) -> None:
+def _init_worker(ocr_settings: dict[str, Any], parent_pid: int | None = None) -> None:
     global _ocr_settings
+    if parent_pid is not None:  # a pool process: never outlive the worker
+        from ocrstream.supervisor import die_with_parent
+
+        die_with_parent(parent_pid)
     _ocr_settings = OcrSettings(**ocr_settings)
+
+
+def warm_job() -> int:
+    """Load the OCR models of this pool process (the pool's first job); returns its pid."""
+    _get_processor().warm_up()
+    return os.getpid()
 
 
 def _get_processor() -> Any:
@@ -91,8 +112,25 @@ class OcrStage:
             return ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="ocr")
         return ProcessPoolExecutor(
             max_workers=self.size, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(self.settings.ocr.model_dump(),),
+            initializer=_init_worker, initargs=(self.settings.ocr.model_dump(), os.getpid()),
         )  # fmt: skip
+
+    async def warm(self) -> None:
+        """Start the pool and load the models in every pool process (only with the real pipeline)."""
+        if self.fn is not run_job:
+            return
+        if self._pool is None:
+            self._pool = self._make_pool()
+        loop = asyncio.get_running_loop()
+        pool = self._pool
+        try:
+            await asyncio.gather(*(loop.run_in_executor(pool, warm_job) for _ in range(self.size)))
+            log.info("OCR pool warm: %d %s worker(s), models loaded", self.size, self.kind)
+        except BrokenProcessPool as exc:
+            log.warning("OCR pool warm-up failed (%s); it is rebuilt on the first document", exc)
+            self._discard(pool)
+        except Exception as exc:  # noqa: BLE001 - missing model etc.: the first job reports it properly
+            log.warning("OCR pool warm-up failed: %s", exc)
 
     async def run(self, job: OcrJob) -> dict[str, Any]:
         if self._pool is None:
@@ -101,8 +139,7 @@ class OcrStage:
         try:
             record = await loop.run_in_executor(self._pool, self.fn, job)
         except BrokenProcessPool:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None  # rebuilt on the retry
+            self._discard(self._pool)  # rebuilt on the retry
             raise
         try:  # seconds of the OCR step as the engine measured it (the pool's queueing excluded)
             metrics.OCR_SECONDS.observe(float(record["timings"]["ocr_s"]), engine=record.get("engine") or "")
@@ -110,7 +147,22 @@ class OcrStage:
             pass
         return record
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+    def _discard(self, pool: Executor | None) -> None:
+        if pool is None:
+            return
+        if pool is self._pool:
             self._pool = None
+        processes = list(getattr(pool, "_processes", {}).values()) if isinstance(pool, ProcessPoolExecutor) else []
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:  # a page of OCR in flight is abandoned (its record stays uncommitted)
+            if proc.is_alive():
+                proc.terminate()
+        for proc in processes:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+
+    def close(self) -> None:
+        """Stop the pool now: queued jobs are cancelled, running pool processes terminated."""
+        self._discard(self._pool)

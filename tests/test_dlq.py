@@ -77,3 +77,126 @@ def test_retry_async_transient_then_success_and_unknown_gives_up():
     with pytest.raises(GaveUp) as err:
         asyncio.run(retry_async(buggy, policy, "ocr", "t[0]@2"))
     assert err.value.failure.attempts == 2 and err.value.stage == "ocr"
+
+
+def test_dead_letter_is_bounded_whatever_the_payload():
+    """A 9 MB poison record gives a dead letter of a few KB: excerpt + size, never the payload."""
+    huge = b"\xc3\x01" + b"x" * 9_000_000
+    dl = dead_letter(source_topic="p.documents", source_partition=1, source_offset=5, stage="decode",
+                     exc=CodecError("bad " * 10_000), document_id="d" * 100_000, business_id="b",
+                     reference="s3://bucket/" + "k" * 50_000, payload=huge)
+    assert dl["payload"] == huge[:1024] and dl["payload_size"] == len(huge)
+    assert len(dl["document_id"]) < 1100 and dl["document_id"].endswith("[100000 chars]")
+    assert len(dl["reference"]) < 1100 and len(dl["error_message"]) <= 500
+    encoded = make_serde("DeadLetter").encode(dl)
+    assert len(encoded) < 8_000
+    assert (dl["source_topic"], dl["source_partition"], dl["source_offset"]) == ("p.documents", 1, 5)
+
+
+def _writer(excerpt: int = 1024, producer=None):
+    from ocrstream.settings import Settings
+    from streams.dlq import DeadLetterWriter
+
+    s = Settings().with_overrides(**{"stream.dead_letter_excerpt_bytes": excerpt})
+    return DeadLetterWriter(s, producer=producer or object())
+
+
+def _dl(**extra):
+    return dead_letter(source_topic="t", source_partition=0, source_offset=9, stage="fetch",
+                       exc=CodecError("x"), document_id="doc-1", payload=b"p" * 5000, **extra)
+
+
+def test_writer_async_refused_record_falls_back_to_minimal_then_moves_on():
+    from confluent_kafka import KafkaError
+
+    from ocrstream import metrics
+    from ocrstream.kafka import delivery_error
+
+    w = _writer(excerpt=100)
+    sent: list[bytes] = []
+
+    async def refuse_with_payload(topic, value, key):
+        if b"p" * 50 in value:
+            raise delivery_error(topic, KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+        sent.append(value)
+
+    policy = RetryPolicy(base_ms=1, max_ms=2, max_attempts=2)
+    assert asyncio.run(w.write(_dl(), refuse_with_payload, policy)) is True
+    got = make_serde("DeadLetter").decode(sent[0])
+    assert got["payload"] is None and got["document_id"] == "doc-1" and got["source_offset"] == 9
+
+    before = metrics.DEAD_LETTER_WRITE_FAILURES.value(stage="fetch")
+
+    async def refuse_all(topic, value, key):
+        raise delivery_error(topic, KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+
+    assert asyncio.run(w.write(_dl(), refuse_all, policy)) is False  # reported, not retried forever
+    assert metrics.DEAD_LETTER_WRITE_FAILURES.value(stage="fetch") == before + 1 and w.dropped == 1
+
+    calls = {"n": 0}
+
+    async def down_then_up(topic, value, key):
+        calls["n"] += 1
+        if calls["n"] < 4:
+            raise delivery_error(topic, KafkaError(KafkaError._MSG_TIMED_OUT))
+
+    assert asyncio.run(w.write(_dl(), down_then_up, policy)) is True and calls["n"] == 4  # transient: retried
+
+
+class _FakeProducer:
+    """Delivers synchronously on flush/poll; refuses values containing ``refuse``."""
+
+    def __init__(self, refuse: bytes | None = None, transient: bool = False) -> None:
+        self.refuse, self.transient = refuse, transient
+        self.queue: list = []
+        self.delivered: list[bytes] = []
+
+    def produce(self, topic, value, key, on_delivery):
+        self.queue.append((value, on_delivery))
+
+    def poll(self, timeout=0):
+        from confluent_kafka import KafkaError
+
+        while self.queue:
+            value, cb = self.queue.pop(0)
+            if self.transient:
+                cb(KafkaError(KafkaError._MSG_TIMED_OUT), None)
+            elif self.refuse is not None and self.refuse in value:
+                cb(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), None)
+            else:
+                self.delivered.append(value)
+                cb(None, None)
+        return 0
+
+    def flush(self, timeout=0):
+        self.poll()
+        return 0
+
+
+def test_writer_sync_path_refused_minimal_and_transient():
+    fake = _FakeProducer(refuse=b"p" * 50)
+    w = _writer(producer=fake)
+    w.publish(_dl())
+    w.flush()
+    assert len(fake.delivered) == 1 and make_serde("DeadLetter").decode(fake.delivered[0])["payload"] is None
+    everything = _FakeProducer(refuse=b"doc-1")
+    w2 = _writer(producer=everything)
+    w2.publish(_dl())
+    w2.flush()  # refused in both forms: reported and dropped, the stage moves on (no raise)
+    assert w2.dropped == 1 and not everything.delivered
+    w3 = _writer(producer=_FakeProducer(transient=True))
+    w3.publish(_dl())
+    with pytest.raises(TransientError):
+        w3.flush()  # broker unreachable: the caller retries
+
+
+def test_delivery_errors_are_classified():
+    from confluent_kafka import KafkaError
+
+    from ocrstream.kafka import DeliveryRefused, delivery_error
+
+    refused = delivery_error("t", KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+    assert isinstance(refused, DeliveryRefused) and classify_error(refused) == "permanent"
+    assert refused.error_class == "DeliveryRefused.MSG_SIZE_TOO_LARGE"
+    for code in (KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError.PRODUCER_FENCED):
+        assert classify_error(delivery_error("t", KafkaError(code))) == "transient"

@@ -89,7 +89,13 @@ def test_http_ssrf_guard(fetcher):
 
 @pytest.mark.parametrize("ip,public", [("127.0.0.1", False), ("169.254.169.254", False), ("10.1.2.3", False),
                                        ("::1", False), ("::ffff:127.0.0.1", False), ("0.0.0.0", False),
-                                       ("fd00:ec2::254", False), ("93.184.216.34", True), ("2606:4700::1", True)])
+                                       ("fd00:ec2::254", False), ("93.184.216.34", True), ("2606:4700::1", True),
+                                       # 6to4 / Teredo / NAT64 / IPv4-compatible forms of internal addresses
+                                       ("2002:7f00:1::1", False), ("2002:a9fe:a9fe::1", False),
+                                       ("2002:0a00:0001::1", False), ("2002:5db8:d822::1", True),
+                                       ("2001:0:4136:e378:8000:63bf:80ff:fffe", False), ("64:ff9b::7f00:1", False),
+                                       ("64:ff9b::a9fe:a9fe", False), ("::127.0.0.1", False),
+                                       ("::ffff:93.184.216.34", True), ("not-an-ip", False)])
 def test_is_public_ip(ip, public):
     assert is_public_ip(ip) is public
 
@@ -105,3 +111,62 @@ def test_size_and_pixel_limits(fetcher, tmp_path):
     with pytest.raises(ImageTooLarge):
         f.fetch(f"file://{root}/bomb.png")
     assert classify_error(ImageTooLarge("x")) == "permanent"
+
+
+def test_http_host_resolving_to_6to4_loopback_is_refused(tmp_path):
+    s = Settings().with_overrides(**{"stream.allowed_schemes": ["http"], "stream.allowed_http_hosts": ["cdn.example.com"]})
+    f = Fetcher(s, resolver=lambda host, port: ["2002:7f00:1::1"])
+    with pytest.raises(FetchRefused, match="SSRF"):
+        f.check("http://cdn.example.com/a.png")
+    literal = Fetcher(Settings().with_overrides(**{
+        "stream.allowed_schemes": ["http"], "stream.allowed_http_hosts": ["2002:7f00:1::1"]}))
+    with pytest.raises(FetchRefused, match="SSRF"):
+        literal.check("http://[2002:7f00:1::1]:8333/x")
+
+
+def test_fifo_directory_and_device_are_refused_at_once_without_blocking(fetcher):
+    """A FIFO must not block the worker (no open before the check; O_NONBLOCK after it)."""
+    import threading
+
+    f, root = fetcher
+    os.mkfifo(root / "pipe.png")
+    (root / "folder.png").mkdir()
+    os.symlink("/dev/zero", root / "zero.png")  # device behind a symlink: outside the root anyway
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        for name in ("pipe.png", "folder.png", "zero.png"):
+            try:
+                f.fetch(f"file://{root}/{name}")
+            except BaseException as exc:  # noqa: BLE001 - recorded for the asserts
+                outcome[name] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "fetching a FIFO blocked"
+    assert isinstance(outcome["pipe.png"], FetchRefused) and "FIFO" in str(outcome["pipe.png"])
+    assert isinstance(outcome["folder.png"], FetchRefused) and "directory" in str(outcome["folder.png"])
+    assert isinstance(outcome["zero.png"], FetchRefused)
+    assert all(classify_error(e) == "permanent" for e in outcome.values())
+
+
+def test_fifo_swapped_in_after_the_check_does_not_block(fetcher):
+    """The race: stat() saw a regular file, open() meets a FIFO - O_NONBLOCK + fstat refuse it."""
+    f, root = fetcher
+    path = root / "swap.png"
+    os.mkfifo(path)
+    with pytest.raises(FetchRefused, match="FIFO"):
+        f._read_file(path)
+
+
+@pytest.mark.parametrize("uri", [
+    "file://{root}/a%00.txt", "file://{root}/%0a.txt", "file://{root}/%ff%fe.txt", "s3://ocrstream-documents/a%00b",
+    "http://[::1/x", "http://docs.example.com:99999/x", "http://docs.example.com:port/x",
+])
+def test_malformed_uris_are_permanent_at_once(fetcher, uri):
+    f, root = fetcher
+    with pytest.raises(FetchRefused) as err:
+        f.fetch(uri.format(root=root))
+    assert classify_error(err.value) == "permanent"
+    assert "\n" not in str(err.value)

@@ -48,3 +48,39 @@ def test_as_env_rebuilds_the_same_settings(monkeypatch: pytest.MonkeyPatch, tmp_
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert Settings() == s
+
+
+@pytest.mark.parametrize("env,flag,expect", [
+    ({"OCRSTREAM_KAFKA__PARTITIONS": "abc"}, [], "OCRSTREAM_KAFKA__PARTITIONS='abc': Input should be a valid integer"),
+    ({"OCRSTREAM_STREAM__OCR_WORKERS": "0"}, [], "OCRSTREAM_STREAM__OCR_WORKERS='0'"),
+    ({}, ["--profile", "prod"], "--profile='prod': Input should be 'local' or 'production'"),
+    ({"OCRSTREAM_STREAM__KNOWN_BUSINESSES": "acme"}, [], "OCRSTREAM_STREAM__KNOWN_BUSINESSES: expected a JSON list"),
+    ({"OCRSTREAM_API__TOKENS": "{secret-tok"}, [], "OCRSTREAM_API__TOKENS: expected a JSON object"),
+])
+def test_configuration_errors_are_one_line_naming_the_variable(tmp_path: Path, env, flag, expect) -> None:
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OCRSTREAM_")}
+    res = subprocess.run([sys.executable, "-m", "ocrstream", *flag, "stack", "status"], capture_output=True,
+                         text=True, env={**base, "OCRSTREAM_STATE_DIR": str(tmp_path), **env}, timeout=60)
+    out = (res.stdout + res.stderr).strip()
+    assert res.returncode == 2, out
+    assert len(out.splitlines()) == 1, out  # no pydantic traceback
+    assert out.startswith("error: invalid setting") and expect in out, out
+    assert "secret-tok" not in out  # secrets are never echoed
+
+
+def test_load_settings_raises_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocrstream.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("OCRSTREAM_S3__SECRET_KEY", "hunter2")
+    monkeypatch.setenv("OCRSTREAM_KAFKA__SESSION_TIMEOUT_MS", "soon")
+    with pytest.raises(SettingsError, match="OCRSTREAM_KAFKA__SESSION_TIMEOUT_MS='soon'"):
+        load_settings()
+    monkeypatch.delenv("OCRSTREAM_KAFKA__SESSION_TIMEOUT_MS")
+    assert load_settings(**{"stream.grace_ms": 7}).stream.grace_ms == 7
+    with pytest.raises(SettingsError, match="--grace") as err:
+        load_settings({"stream.grace_ms": "--grace"}, **{"stream.grace_ms": "x"})
+    assert "hunter2" not in str(err.value)
