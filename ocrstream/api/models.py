@@ -115,7 +115,7 @@ class DocumentWindow(BaseModel):
     window_end: str = Field(description="exclusive")
     start_ms: int
     end_ms: int
-    counted_as: str = Field(description="on time (in the aggregates) | late event (in late_events) | not counted")
+    counted_as: str = Field(description="on time | late update (counted) | late: not in the aggregates | not counted")
     stored: bool
     is_final: bool | None
     document_count: int | None

@@ -121,10 +121,9 @@ ORDER BY event_time DESC, document_id
 LIMIT {{limit:UInt32}}
 """
 
+#: Every column of one document (``*``: flags added by later migrations, e.g. ``late_update``, come along).
 DOCUMENT_SQL = """
-SELECT document_id, business_id, event_time, processed_at, source, uri, doc_type, type_confidence, engine,
-       text, pages, vendor, date, currency, subtotal, tax, total, field_confidences, line_items, lines,
-       field_evidence, page_sizes, score, ocr_score, fetch_s, classify_s, ocr_s, extract_s, is_late, version
+SELECT *
 FROM documents FINAL
 WHERE document_id = {document_id:String}
 LIMIT 1

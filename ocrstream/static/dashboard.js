@@ -28,7 +28,7 @@
   const { el, MINUTE_MS, HOUR_MS } = O;
 
   // label, total kind ("sum" | "mean" = document-weighted | null), y axis from 0, per on-time document
-  // (no value in a window holding only late events: they are in late_events and no other aggregate)
+  // (no value in a window without counted documents, e.g. one holding only late ones)
   const METRIC_INFO = {
     document_count: ["documents per window", "sum", true, false],
     total_amount: ["total amount", "sum", true, false],
@@ -82,10 +82,15 @@
   function readForm() {
     state.selected = Array.from($("businesses").querySelectorAll("input:checked")).map((i) => i.value);
     state.granularity = $("granularity").value;
-    const s = O.fromInput($("start").value, state.tz);
-    const e = O.fromInput($("end").value, state.tz);
-    if (!Number.isNaN(s)) state.startMs = s;
-    if (!Number.isNaN(e)) state.endMs = e;
+    // the inputs show minutes: only a value the user changed replaces the (exact) range
+    if ($("start").value !== O.toInput(state.startMs, state.tz)) {
+      const s = O.fromInput($("start").value, state.tz);
+      if (!Number.isNaN(s)) state.startMs = s;
+    }
+    if ($("end").value !== O.toInput(state.endMs, state.tz)) {
+      const e = O.fromInput($("end").value, state.tz);
+      if (!Number.isNaN(e)) state.endMs = e;
+    }
   }
 
   function query() {
@@ -454,7 +459,7 @@
         el("td", {}, el("a", { href: view }, O.fmtTime(Date.parse(d.event_time), state.tz, true))),
         el("td", {}, O.swatch(O.colourOf(d.business_id, state.all)), d.business_id),
         el("td", {}, d.doc_type), el("td", {}, d.engine), el("td", {}, total), el("td", {}, d.score.toFixed(2)),
-        el("td", {}, d.is_late ? "late event" : "on time"),
+        el("td", {}, d.is_late ? "late: not in the aggregates" : d.late_update ? "late update (counted)" : "on time"),
         el("td", { class: "text", title: d.text_preview, onclick: open }, preview),
         el("td", {}, el("a", { href: d.image_url, target: "_blank", rel: "noopener noreferrer" }, "original")));
       tbody.appendChild(tr);
