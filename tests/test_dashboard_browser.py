@@ -535,9 +535,17 @@ def test_uploaded_html_and_svg_never_run(chromium: CdpPipe, pipeline: Pipeline, 
     assert len(links) == len(rows)
 
     chromium.call("Page.addScriptToEvaluateOnNewDocument", {"source": CSP_PROBE})
-    chromium.call("Page.navigate", {"url": f"{pipeline.url}/dashboard?business_id={biz}&auto=0#token={TOKEN}"})
-    wait_loaded(chromium, what="dashboard")
-    # the token: consumed from the URL into an HttpOnly cookie, in no script-readable place
+    chromium.call("Page.navigate", {"url": f"{pipeline.url}/dashboard?business_id={biz}&auto=0"})
+    chromium.wait_for("document.body.dataset.state === 'signin' && !document.getElementById('signin').hidden",
+                      what="the sign-in prompt")
+    assert "Sign in" in chromium.evaluate("document.getElementById('empty').textContent")
+    # sign in through the form, typing like a user
+    chromium.evaluate("document.getElementById('token').focus()")
+    chromium.call("Input.insertText", {"text": TOKEN})
+    chromium.evaluate("document.querySelector('#signin-form button').click()")
+    wait_loaded(chromium, what="dashboard after signing in")
+    assert chromium.evaluate("document.getElementById('token').value") == ""
+    # the token: in an HttpOnly cookie, in no script-readable place
     assert "token" not in chromium.evaluate("location.href")
     assert chromium.evaluate("localStorage.length + sessionStorage.length") == 0
     assert chromium.evaluate("document.cookie") == ""

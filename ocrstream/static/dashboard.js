@@ -51,6 +51,7 @@
     config: null, all: [], selected: [], tz: "utc", startMs: 0, endMs: 0, granularity: "minute",
     window: null,       // {businesses, startMs, endMs} whose documents are listed, or null
     agg: null,
+    signedOut: false,   // the API needs a token and this browser has no session
   };
   const charts = {};    // metric -> {plot, key, frame, names}
   let timer = null;
@@ -515,6 +516,14 @@
     const q = query();
     body.dataset.query = q.toString();
     writeUrl();
+    if (state.signedOut) {
+      body.dataset.state = "signin";
+      $("empty").hidden = false;
+      $("empty").replaceChildren(el("b", {}, "Sign in to see data."), " This API needs a token (",
+        el("code", {}, "OCRSTREAM_API__TOKENS"), "): enter it above; it is kept in an HttpOnly session cookie only.");
+      O.setStatus("sign in to see data", true);
+      return;
+    }
     if (!state.all.length) {
       body.dataset.state = "empty";
       $("empty").hidden = false;
@@ -564,11 +573,12 @@
 
   async function loadBusinesses(wanted) {
     let ids = [];
+    state.signedOut = false;
     try {
       ids = (await O.api("api/businesses")).businesses.map((b) => b.business_id);
     } catch (e) {
       if (e.status !== 401) throw e;
-      O.setStatus("sign in to see data", true);
+      state.signedOut = true;
     }
     for (const w of wanted) if (!ids.includes(w)) ids.push(w);   // ids with no hour window yet
     state.all = ids.slice().sort();
