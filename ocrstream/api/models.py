@@ -26,8 +26,11 @@ class Series(BaseModel):
     median_ocr_score: list[float | None]
     ocr_seconds_p50: list[float | None] = Field(description="seconds")
     ocr_seconds_p95: list[float | None] = Field(description="seconds")
-    late_events: list[int]
+    late_events: list[int] = Field(description="counted documents that arrived after the window closed")
+    too_late_events: list[int] = Field(description="documents beyond allowed lateness (in no other metric)")
     is_final: list[int] = Field(description="1 once the window closed (its final row)")
+    status: list[str] = Field(description="current (open, may change) | final (closed by the watermark) | "
+                                          "late_update (closed, re-emitted after late documents)")
     type_counts: list[dict[str, int]]
     min_event_time: list[int]
     max_event_time: list[int]

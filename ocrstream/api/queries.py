@@ -25,7 +25,9 @@ WINDOW_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ocr_seconds_p50", "ocr_seconds_p50"),
     ("ocr_seconds_p95", "ocr_seconds_p95"),
     ("late_events", "late_events"),
+    ("too_late_events", "too_late_events"),
     ("is_final", "is_final"),
+    ("status", "status"),
     ("type_counts", "type_counts"),
     ("min_event_time", "toUnixTimestamp64Milli(min_event_time)"),
     ("max_event_time", "toUnixTimestamp64Milli(max_event_time)"),
@@ -43,6 +45,7 @@ METRICS: tuple[str, ...] = (
     "ocr_seconds_p50",
     "ocr_seconds_p95",
     "late_events",
+    "too_late_events",
 )
 
 GRANULARITIES: tuple[str, ...] = ("minute", "hour")
