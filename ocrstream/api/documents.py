@@ -168,6 +168,7 @@ def build_router(ctx: DocumentContext) -> APIRouter:
             row["event_time"] = iso(row["event_time"])
             row["processed_at"] = iso(row["processed_at"])
             row["is_late"] = bool(row["is_late"])
+            row["late_update"] = bool(row["late_update"])
             row["url"], row["image_url"], _ = links(request, row["document_id"])
             out.append(row)
         return {"start": iso(rng.start), "end": iso(rng.end), "count": len(out), "documents": out}
@@ -218,7 +219,8 @@ def build_router(ctx: DocumentContext) -> APIRouter:
             "score": row["score"], "ocr_score": row["ocr_score"],
             "timings_s": {"fetch": row["fetch_s"], "classify": row["classify_s"], "ocr": row["ocr_s"],
                           "extract": row["extract_s"]},
-            "is_late": is_late, "image_url": image_url, "windows": counted_in,
+            "is_late": is_late, "late_update": bool(row.get("late_update", 0)), "image_url": image_url,
+            "windows": counted_in,
             "page_images": [f"{page_base}/{n}?{signed}" for n in range(n_pages)],
         }
 

@@ -75,7 +75,8 @@ class DocumentBase(BaseModel):
     pages: int
     score: float
     ocr_score: float
-    is_late: bool
+    is_late: bool = Field(description="too late: arrived beyond allowed lateness, in no aggregate")
+    late_update: bool = Field(False, description="arrived after its window closed, within allowed lateness (counted)")
     image_url: str = Field(description="signed, time-limited link streaming the original object")
 
 

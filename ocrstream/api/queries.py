@@ -109,7 +109,7 @@ ORDER BY business_id
 
 DOCUMENT_LIST_COLUMNS = (
     "document_id, business_id, event_time, processed_at, source, uri, doc_type, type_confidence, engine, "
-    "pages, vendor, date, currency, total, score, ocr_score, ocr_s, is_late, "
+    "pages, vendor, date, currency, total, score, ocr_score, ocr_s, is_late, late_update, "
     "substring(text, 1, {preview_chars:UInt32}) AS text_preview, length(text) AS text_chars"
 )
 

@@ -419,17 +419,19 @@
   function renderSummary(series) {
     const tbody = $("summary").querySelector("tbody");
     const tfoot = $("summary").querySelector("tfoot");
-    const totals = { docs: 0, late: 0, amount: 0, score: 0, ocr: 0, windows: 0, open: 0 };
+    const totals = { docs: 0, late: 0, tooLate: 0, amount: 0, score: 0, ocr: 0, windows: 0, open: 0 };
     const rowFor = (label, colour, t) => el("tr", {},
       el("td", {}, colour ? O.swatch(colour) : null, label), el("td", {}, O.fmtNumber(t.docs)),
-      el("td", {}, O.fmtNumber(t.late)), el("td", {}, O.fmtNumber(Math.round(t.amount * 100) / 100)),
+      el("td", {}, O.fmtNumber(t.late)), el("td", {}, O.fmtNumber(t.tooLate)),
+      el("td", {}, O.fmtNumber(Math.round(t.amount * 100) / 100)),
       el("td", {}, t.docs ? (t.score / t.docs).toFixed(3) : "–"), el("td", {}, t.docs ? (t.ocr / t.docs).toFixed(3) : "–"),
       el("td", {}, O.fmtNumber(t.windows)), el("td", {}, O.fmtNumber(t.open)));
     const rows = series.map((s) => {
-      const t = { docs: 0, late: 0, amount: 0, score: 0, ocr: 0, windows: s.points, open: 0 };
+      const t = { docs: 0, late: 0, tooLate: 0, amount: 0, score: 0, ocr: 0, windows: s.points, open: 0 };
       for (let i = 0; i < s.points; i++) {
         t.docs += s.document_count[i];
         t.late += s.late_events[i];
+        t.tooLate += s.too_late_events ? s.too_late_events[i] : 0;
         t.amount += s.total_amount[i];
         t.score += (s.avg_score[i] || 0) * s.document_count[i];
         t.ocr += (s.avg_ocr_score[i] || 0) * s.document_count[i];
