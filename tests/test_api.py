@@ -420,7 +420,7 @@ def test_document_detail_for_the_document_view(stack: Any, ch: Any) -> None:
         assert minute["counted_as"] == "on time" and minute["document_count"] == 1 and minute["is_final"] is True
         assert hour["start_ms"] == ms(T0) and hour["stored"] is True
         late_view = api.get(f"/api/documents/{a}-late", headers=h).json()
-        assert [w["counted_as"] for w in late_view["windows"]] == ["late event", "late event"]
+        assert [w["counted_as"] for w in late_view["windows"]] == ["late: not in the aggregates"] * 2
         # the page image: PNG in the boxes' pixel space, by signed link or token; scope as for the data
         assert len(d["page_images"]) == 1 and "/pages/0?exp=" in d["page_images"][0]
         r = api.get(d["page_images"][0])
