@@ -148,10 +148,23 @@ class StreamSettings(BaseModel):
     # Aggregation sink (consumes ocr-results, owns the window operator)
     sink_group: str = "ocrstream-sink"
     sink_poll_batch: int = 10_000
-    closed_retention_ms: int = 6 * 3_600_000  # watermark span a closed window's final stays updatable
-    watermark_scope: Literal["partition", "operator"] = "partition"
-    dedupe_horizon_ms: int = 3_600_000  # processing-time span within which duplicate document_ids are dropped
-    dedupe_max_ids: int = 2_000_000
+    # --- event time (issue 11): closing strategy, allowed lateness, dedupe, validation ---
+    # Whose clock closes a window: "key" (each business's own watermark, default), "partition"
+    # (one watermark per input partition) or "operator" (Flink's min over active partitions).
+    watermark_scope: Literal["key", "partition", "operator"] = "key"
+    # A window stays updatable this long (event time, of its key's watermark) after it closed:
+    # later events are folded in and the window row is re-emitted as a late update; events
+    # later than that are "too late" (late topic, documents.is_late = 1, too_late_events).
+    allowed_lateness_ms: int = Field(7 * 86_400_000, ge=0)
+    # Event time more than this ahead of the wall clock is dead-lettered (never moves a watermark).
+    max_future_ms: int = Field(86_400_000, ge=0)
+    # Duplicate document_ids are dropped whatever their age: ids of the last `dedupe_memory_ms`
+    # of event time (per partition, at most `dedupe_max_ids`) are indexed in memory, older
+    # ones are looked up in ClickHouse's documents table.
+    dedupe_memory_ms: int = Field(3_600_000, ge=0)
+    dedupe_max_ids: int = Field(2_000_000, ge=1)
+    # OcrResults larger than this (bytes on the wire) are dead-lettered by the sink.
+    max_result_bytes: int = Field(4 * 1024 * 1024, ge=1024)
 
 
 class ApiSettings(BaseModel):
@@ -242,7 +255,7 @@ class BridgeSettings(BaseModel):
     # or only uploads from its first start on.
     start_at: Literal["beginning", "now"] = "beginning"
     batch_max: int = Field(200, ge=1, description="events per flush + checkpoint")
-    batch_wait_ms: int = Field(200, ge=0, description="longest wait for more events before a flush")
+    batch_wait_ms: int = Field(0, ge=0, description="extra wait for more events before a flush (0: take what is queued)")
     # Keys ocrstream writes itself (content-addressed uploads of publish/video):
     # already published, never bridged.
     reserved_prefixes: list[str] = Field(default_factory=lambda: ["sha256/"])

@@ -154,7 +154,8 @@ def _make_templates(n: int, seed: int) -> list[_Template]:
                 desc = r.choice(_ITEMS)
                 items.append({"description": desc, "quantity": float(qty), "unit_price": unit_c / 100,
                               "amount": amount_c / 100, "confidence": _f32(r.uniform(0.6, 1.0)),
-                              "raw_text": "", "page": 0, "box": []})
+                              "raw_text": f"{desc} {qty} x {unit_c / 100:.2f} {amount_c / 100:.2f}", "page": 0,
+                              "box": []})
                 lines_text.append(f"{desc} {qty} x {unit_c / 100:.2f} {amount_c / 100:.2f}")
             tax_c = round(subtotal_c * r.choice((0.0, 0.05, 0.08, 0.2)))
             total_c = subtotal_c + tax_c

@@ -426,11 +426,25 @@ def test_document_detail_for_the_document_view(stack: Any, ch: Any) -> None:
         r = api.get(d["page_images"][0])
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
         decoded = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
-        assert decoded.shape[1] == int(r.headers["x-page-width"]) and decoded.shape[0] == int(r.headers["x-page-height"])
-        assert decoded.shape[0] > 500  # the rendered receipt, not a placeholder
+        assert decoded.shape == page.shape  # the source page, pixel for pixel in size
+        assert (int(r.headers["x-page-width"]), int(r.headers["x-page-height"])) == (page.shape[1], page.shape[0])
+        assert float(np.abs(decoded.astype(int) - page.astype(int)).mean()) < 1.0  # re-encoded losslessly
         assert api.get(f"/api/documents/{a}-doc/pages/0", headers=h).content == r.content
         assert api.get(f"/api/documents/{a}-doc/pages/1", headers=h).status_code == 404
         assert api.get(f"/api/documents/{a}-doc/pages/0").status_code == 401
+        # evidence stored by the extractor wins over matching; derived values were read nowhere
+        evidence = {"total": {"value": 12.5, "confidence": 0.95, "raw_text": "TOTAL 12.50", "page": 0,
+                              "box": [10.0, 500.0, 300.0, 530.0]},
+                    "tax": {"value": 2.0, "confidence": 0.5, "raw_text": "", "page": -1, "box": []}}
+        sample.insert_documents(ch, [sample.document_row(f"{a}-ev", a, T0, text=text, evidence=evidence,
+                                                         page_sizes=[{"width": 800, "height": 1200}])])
+        d2 = api.get(f"/api/documents/{a}-ev", headers=h).json()
+        ev2 = {e["name"]: e for e in d2["field_evidence"]}
+        assert ev2["total"]["located"] == "extraction" and ev2["total"]["raw"] == "TOTAL 12.50"
+        assert ev2["total"]["boxes"] == [{"page": 0, "box": [10.0, 500.0, 300.0, 530.0]}]
+        assert ev2["tax"]["located"] == "derived" and ev2["tax"]["boxes"] == []
+        assert ev2["subtotal"]["located"] == "matched"  # no evidence stored for it
+        assert d2["page_sizes"] == [{"width": 800, "height": 1200}]
         hb = {"Authorization": "Bearer tok-b"}
         assert api.get(f"/api/documents/{a}-doc/pages/0", headers=hb).status_code == 404
         assert api.get(f"/api/documents/{a}-doc", headers=hb).status_code == 404

@@ -7,8 +7,8 @@
   in, and signed links to its page images;
 * ``GET /api/documents/{id}/image`` - the original object, only when its bytes
   are an image or PDF (:mod:`ocrstream.api.images`);
-* ``GET /api/documents/{id}/pages/{n}`` - page ``n`` (0-based) as PNG, in the
-  pixel space of the line boxes (:mod:`ocrstream.api.pages`).
+* ``GET /api/documents/{id}/pages/{n}`` - page ``n`` (0-based) as PNG, the
+  image the boxes' source page pixels refer to (:mod:`ocrstream.api.pages`).
 
 Scopes: the same tokens as the data. A document of a business outside the
 caller's scope is answered exactly like a missing one (404, same body), so
@@ -61,12 +61,17 @@ def iso_ms(ms: int) -> str:
     return iso(datetime.fromtimestamp(ms / 1000, tz=UTC)) or ""
 
 
-def _json_list(text: str) -> list[dict[str, Any]]:
+def _json(text: str, kind: type) -> Any:
+    """``text`` parsed as JSON when it is a ``kind`` (list or dict), else an empty one."""
     try:
-        value = json.loads(text) if text else []
+        value = json.loads(text) if text else kind()
     except ValueError:
-        return []
-    return value if isinstance(value, list) else []
+        return kind()
+    return value if isinstance(value, kind) else kind()
+
+
+def _json_list(text: str) -> list[dict[str, Any]]:
+    return _json(text, list)
 
 
 def _not_found() -> HTTPException:
@@ -201,7 +206,9 @@ def build_router(ctx: DocumentContext) -> APIRouter:
             "source": row["source"], "uri": row["uri"], "doc_type": row["doc_type"],
             "type_confidence": row["type_confidence"], "engine": row["engine"], "text": row["text"],
             "pages": row["pages"], "fields": fields, "field_confidences": confidences,
-            "field_evidence": field_evidence(fields, confidences, lines, api_settings.low_confidence),
+            "field_evidence": field_evidence(fields, confidences, lines, api_settings.low_confidence,
+                                             _json(row["field_evidence"], dict)),
+            "page_sizes": [p for p in _json_list(row["page_sizes"]) if isinstance(p, dict)],
             "low_confidence": api_settings.low_confidence,
             "line_items": _json_list(row["line_items"]), "lines": lines,
             "score": row["score"], "ocr_score": row["ocr_score"],
@@ -244,7 +251,7 @@ def build_router(ctx: DocumentContext) -> APIRouter:
         request: Request, document_id: str, page: Annotated[int, PathParam(ge=0, le=10_000)],
         exp: int | None = None, sig: str | None = None,
     ) -> Response:
-        """Page ``page`` (0-based) as the OCR engine saw it, PNG; the line boxes' pixel space."""
+        """Page ``page`` (0-based) as PNG; ``X-Page-Width``/``-Height``: the boxes' pixel frame."""
         check_id("document_id", document_id)
         scope = object_scope(request, document_id, exp, sig)
         row = await visible_row(scope, Q.DOCUMENT_REF_SQL, document_id)

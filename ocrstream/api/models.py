@@ -26,8 +26,11 @@ class Series(BaseModel):
     median_ocr_score: list[float | None]
     ocr_seconds_p50: list[float | None] = Field(description="seconds")
     ocr_seconds_p95: list[float | None] = Field(description="seconds")
-    late_events: list[int]
+    late_events: list[int] = Field(description="counted documents that arrived after the window closed")
+    too_late_events: list[int] = Field(description="documents beyond allowed lateness (in no other metric)")
     is_final: list[int] = Field(description="1 once the window closed (its final row)")
+    status: list[str] = Field(description="current (open, may change) | final (closed by the watermark) | "
+                                          "late_update (closed, re-emitted after late documents)")
     type_counts: list[dict[str, int]]
     min_event_time: list[int]
     max_event_time: list[int]
@@ -101,9 +104,9 @@ class FieldEvidence(BaseModel):
     value: Any
     confidence: float
     low: bool = Field(description="value present and confidence below low_confidence")
-    located: str = Field(description="extraction | matched | none")
+    located: str = Field(description="extraction | derived | matched | none")
     lines: list[int] = Field(description="indexes into lines")
-    boxes: list[dict[str, Any]] = Field(description="{page, box: [x0, y0, x1, y1]} in page-image pixels")
+    boxes: list[dict[str, Any]] = Field(description="{page, box: [x0, y0, x1, y1]} in source page pixels")
     raw: str | None = None
 
 
@@ -129,10 +132,11 @@ class DocumentDetail(DocumentBase):
     field_evidence: list[FieldEvidence]
     low_confidence: float = Field(description="confidences below this are marked low")
     line_items: list[dict[str, Any]]
-    lines: list[dict[str, Any]] = Field(description="{text, confidence, box: [x0, y0, x1, y1], page}")
+    lines: list[dict[str, Any]] = Field(description="{text, confidence, box: [x0, y0, x1, y1] source page pixels, page}")
     timings_s: dict[str, float] = Field(description="fetch, classify, ocr, extract (seconds)")
     windows: list[DocumentWindow]
-    page_images: list[str] = Field(description="signed links to each page as PNG, in the boxes' pixel space")
+    page_sizes: list[dict[str, int]] = Field(description="per page {width, height}: the pixel frame of every box")
+    page_images: list[str] = Field(description="signed links to each page as PNG (may be scaled down)")
 
 
 class Health(BaseModel):
