@@ -154,7 +154,7 @@ def test_sighup_of_the_demo_leaves_no_process_behind(tmp_path) -> None:
 
     s = local_settings(tmp_path / "hup", ephemeral=False)
     marker = f"ocrstream-demo-hup-{os.getpid()}"
-    proc = _start_demo(s, _free_port(), marker)
+    proc = _start_demo(s, free_port(), marker)
     reader = OutputReader(proc.stdout)
     try:
         assert reader.wait_for("waiting for", 240), reader.text()
@@ -179,7 +179,7 @@ def test_the_demo_notices_a_dead_worker(tmp_path) -> None:
 
     s = local_settings(tmp_path / "dead", ephemeral=False)
     marker = f"ocrstream-demo-dead-{os.getpid()}"
-    proc = _start_demo(s, _free_port(), marker)
+    proc = _start_demo(s, free_port(), marker)
     reader = OutputReader(proc.stdout)
     try:
         assert reader.wait_for("waiting for", 240), reader.text()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import OutputReader, processes_with_marker, wait_gone
-from tests.test_demo import _free_port
+from ocrstream.api.server import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def _env(settings, marker: str) -> dict[str, str]:
 def test_serve_stops_on_sighup(tmp_path: Path) -> None:
     from ocrstream.settings import Settings
 
-    s = Settings().with_overrides(state_dir=tmp_path, **{"api.port": _free_port()})
+    s = Settings().with_overrides(state_dir=tmp_path, **{"api.port": free_port()})
     marker = f"ocrstream-serve-{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "serve"], env=_env(s, marker), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
