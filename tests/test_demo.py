@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -162,7 +163,7 @@ def test_sighup_of_the_demo_leaves_no_process_behind(tmp_path) -> None:
         assert len(ours) >= 4, ours  # weed, tansu, the worker (+ its OCR pool once it starts)
         proc.send_signal(signal.SIGHUP)
         proc.wait(120)
-        out = reader.text(join_s=10)
+        out = reader.text(wait_end_s=10)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -188,7 +189,7 @@ def test_the_demo_notices_a_dead_worker(tmp_path) -> None:
         assert len(workers) == 1, workers
         os.kill(workers[0], signal.SIGKILL)
         proc.wait(120)
-        out = reader.text(join_s=10)
+        out = reader.text(wait_end_s=10)
     finally:
         if proc.poll() is None:
             proc.kill()

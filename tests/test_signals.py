@@ -52,7 +52,7 @@ def test_serve_stops_on_sighup(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-    text = out.text(join_s=10)
+    text = out.text(wait_end_s=10)
     assert proc.returncode == 0, text[-2000:]
     assert "Shutting down" in text or "Finished server process" in text, text[-2000:]
     assert wait_gone(processes_with_marker(marker, environ=True), 10) == []
@@ -77,7 +77,7 @@ def test_sink_flushes_a_checkpoint_and_exits_on_sighup(settings, tmp_path: Path)
     finally:
         if proc.poll() is None:
             proc.kill()
-    text = out.text(join_s=10)
+    text = out.text(wait_end_s=10)
     assert proc.returncode == 0, text[-2000:]
     assert "signal 1: stopping after a final flush + checkpoint" in text, text[-2000:]
     assert f'"records": {delivered}' in text, text[-2000:]  # stats printed after the final checkpoint
