@@ -68,7 +68,7 @@ def main() -> int:
                 stats["n"] += 1
                 bad = []
                 for k in ("total", "date", "vendor", "currency", "subtotal", "tax"):
-                    got, want = res.fields[k], truth["fields"][k]
+                    got, want = res.values[k], truth["fields"][k]
                     ok = (got or "").lower() == want.lower() if k == "vendor" else got == want
                     stats[k] = stats.get(k, 0) + int(ok)
                     if not ok and k in a.fields.split(","):

@@ -112,7 +112,7 @@ def run_engine(spec: str, pages: list[Page], threads: int) -> EngineStats:
         (stats.cer_noisy if page.noisy else stats.cer_clean).append(cer(page.truth["text"], result.text))
         if page.kind in FIELD_KINDS:
             want = page.truth["fields"]
-            got = result.fields
+            got = result.values
             stats.total_ok.append(got.get("total") is not None and abs(got["total"] - want["total"]) < 0.005)
             stats.date_ok.append(got.get("date") == want["date"])
     return stats

@@ -2,8 +2,12 @@
 
 Wire it into the main Typer app with :func:`register`. Human output uses rich;
 ``--json`` prints one JSON object per document per line (``type``, ``engine``,
-``text``, ``fields``, ``pages`` ...), or ``{"path", "error_class", "reason"}``
-for a document that cannot be read. The exit code is 1 when any document
+``text``, ``fields``, ``line_items``, ``pages`` ...), or ``{"path", "error_class",
+"reason"}`` for a document that cannot be read. ``fields`` has every field name
+(vendor, date, currency, subtotal, tax, total) -> ``{"value", "confidence",
+"raw_text", "page", "box"}`` (``value`` null when not found; ``page`` -1 and ``box``
+``[]`` when not read from one place); boxes are ``[x0, y0, x1, y1]`` in page pixels,
+whose frame is ``page_sizes[page]``. The exit code is 1 when any document
 failed, else 0.
 """
 
@@ -34,6 +38,9 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 def result_json(path: Path, result: Any, wall_s: float) -> dict[str, Any]:
     """The ``--json`` object for one processed document."""
+    from ocr_agents.types import FIELD_NAMES, FieldValue
+
+    missing = FieldValue(None, 0.0)  # type: ignore[arg-type]
     return {
         "path": str(path),
         "type": result.doc_type,
@@ -41,9 +48,10 @@ def result_json(path: Path, result: Any, wall_s: float) -> dict[str, Any]:
         "engine": result.engine,
         "pages": len(result.pages),
         "page_sources": [p.source for p in result.pages],
+        "page_sizes": [{"width": p.width, "height": p.height} for p in result.pages],
         "text": result.text,
-        "fields": result.fields,
-        "line_items": result.line_items,
+        "fields": {name: result.fields.get(name, missing).as_dict() for name in FIELD_NAMES},
+        "line_items": [item.as_dict() for item in result.line_items],
         "score": round(result.score, 4),
         "ocr_score": round(result.ocr_score, 4),
         "timings": {k: round(v, 4) for k, v in result.timings.items()} | {"total_s": round(wall_s, 4)},
@@ -107,10 +115,9 @@ def _print_human(console: Any, path: Path, result: Any, wall: float) -> None:
         f"ocr score {result.ocr_score:.2f}  extraction score {result.score:.2f}"
     )
     fields = Table(show_header=False, box=None, padding=(0, 1))
-    for key in ("vendor", "date", "currency", "subtotal", "tax", "total"):
-        value = result.fields.get(key)
-        conf = (result.fields.get("confidences") or {}).get(key)
-        fields.add_row(key, "-" if value is None else str(value), "" if conf is None else f"{conf:.2f}")
+    for key, value in result.values.items():
+        conf = result.confidences[key]
+        fields.add_row(key, "-" if value is None else str(value), "" if value is None else f"{conf:.2f}")
     timings = (
         f"classify {t.get('classify_s', 0.0) * 1000:.0f} ms  ocr {t.get('ocr_s', 0.0) * 1000:.0f} ms  "
         f"extract {t.get('extract_s', 0.0) * 1000:.0f} ms  total {wall * 1000:.0f} ms"
@@ -120,7 +127,7 @@ def _print_human(console: Any, path: Path, result: Any, wall: float) -> None:
     if result.line_items:
         items = Table("description", "qty", "unit price", "amount", box=None)
         for item in result.line_items:
-            items.add_row(*(str(item.get(k, "")) for k in ("description", "quantity", "unit_price", "amount")))
+            items.add_row(*(str(getattr(item, k)) for k in ("description", "quantity", "unit_price", "amount")))
         console.print(items)
     if result.text:
         console.print(result.text, markup=False, highlight=False)

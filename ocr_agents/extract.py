@@ -38,9 +38,7 @@ from functools import lru_cache
 from itertools import product
 from typing import Any, Sequence
 
-from ocr_agents.types import OcrLine
-
-FIELD_NAMES: tuple[str, ...] = ("vendor", "date", "currency", "subtotal", "tax", "total")
+from ocr_agents.types import FIELD_NAMES, FieldValue, LineItem, OcrLine
 WEIGHTS: dict[str, float] = {"total": 0.35, "date": 0.20, "vendor": 0.15, "subtotal": 0.10, "tax": 0.10,
                              "currency": 0.10}
 _TOL = 0.015
@@ -50,21 +48,25 @@ _TOL = 0.015
 class ExtractionResult:
     """What :func:`extract_fields` found.
 
-    ``fields`` has the keys of :data:`FIELD_NAMES` (``None`` when not found) plus
-    ``"confidences"``: field name -> confidence in [0, 1] (also :attr:`confidences`).
-    ``line_items`` are dicts ``description, quantity, unit_price, amount, confidence``.
+    ``fields`` maps each found field of :data:`FIELD_NAMES` to its
+    :class:`~ocr_agents.types.FieldValue` (absent = not found); :attr:`values` and
+    :attr:`confidences` give every field's value (``None``) and confidence (0).
     ``score`` is the document score (module docstring). ``checks`` names each
     consistency check run and whether it passed.
     """
 
-    fields: dict[str, Any]
-    line_items: list[dict[str, Any]] = field(default_factory=list)
+    fields: dict[str, FieldValue]
+    line_items: list[LineItem] = field(default_factory=list)
     score: float = 0.0
     checks: dict[str, bool] = field(default_factory=dict)
 
     @property
+    def values(self) -> dict[str, Any]:
+        return {k: (self.fields[k].value if k in self.fields else None) for k in FIELD_NAMES}
+
+    @property
     def confidences(self) -> dict[str, float]:
-        return self.fields["confidences"]
+        return {k: (self.fields[k].confidence if k in self.fields else 0.0) for k in FIELD_NAMES}
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -342,6 +344,7 @@ class _Row:
     conf: float
     box: tuple[float, float, float, float]
     repaired: bool
+    page: int = 0
 
 
 @dataclass
@@ -350,6 +353,7 @@ class _Cand:
     conf: float
     row: int
     derived: bool = False
+    src: tuple[int, ...] = ()  # rows the value was read from (label row first)
 
 
 def _field_cands(rows: list[_Row], labels: Sequence[str], exclude: Sequence[str]) -> list[_Cand]:
@@ -368,17 +372,19 @@ def _field_cands(rows: list[_Row], labels: Sequence[str], exclude: Sequence[str]
             continue
         cands = _money_candidates(r.text)
         conf = r.conf
+        src: tuple[int, ...] = (i,)
         if not cands and i + 1 < len(rows):  # value on the next line
             nxt = rows[i + 1]
             bare = re.sub(r"\b(?:[A-Z]{3}|[A-Z]{1,2}\$)", "", nxt.text)
             if not any(c.isalpha() for c in bare):  # a bare amount, maybe with a currency
                 cands = [(a, q * 0.9) for a, q in _money_candidates(nxt.text)]
                 conf = (r.conf + nxt.conf) / 2
+                src = (i, i + 1)
         for a, q in cands:
             if a.value < 0:
                 continue
             q2 = q * ls * (0.9 if r.repaired else 1.0)
-            out.append(_Cand(round(a.value, 2), conf * q2, i))
+            out.append(_Cand(round(a.value, 2), conf * q2, i, src=src))
     return out
 
 
@@ -495,13 +501,17 @@ _CODES = ["USD", "EUR", "GBP", "CHF", "CAD", "AUD", "JPY", "CNY", "INR", "SEK", 
 _CODES_SET = frozenset(_CODES)
 
 
-def _currency(rows: list[_Row]) -> tuple[str | None, float]:
+def _currency(rows: list[_Row]) -> tuple[str | None, float, int]:
+    """(ISO code, confidence, index of the row with the strongest cue) or (None, 0, -1)."""
     votes: dict[str, float] = {}
     confs: dict[str, list[float]] = {}
+    where: dict[str, tuple[float, int]] = {}
 
     def vote(code: str, w: float, c: float) -> None:
         votes[code] = votes.get(code, 0.0) + w
         confs.setdefault(code, []).append(c)
+        if code not in where or w > where[code][0]:
+            where[code] = (w, r.idx)
 
     for r in rows:
         t = r.raw
@@ -516,11 +526,11 @@ def _currency(rows: list[_Row]) -> tuple[str | None, float]:
             if code:
                 vote(code, 1.0, r.conf)
     if not votes:
-        return None, 0.0
+        return None, 0.0, -1
     best = max(votes, key=lambda c: votes[c])
     share = votes[best] / sum(votes.values())
     conf = sum(confs[best]) / len(confs[best])
-    return best, conf * share * (1.0 if votes[best] >= 2 else 0.85)
+    return best, conf * share * (1.0 if votes[best] >= 2 else 0.85), where[best][1]
 
 
 # --------------------------------------------------------------------------- vendor
@@ -528,10 +538,11 @@ _NOT_VENDOR = ["invoice", "tax invoice", "receipt", "sales receipt", "bill to", 
                "phone", "fax", "www", "email", "customer", "welcome", "cashier", "vat id", "page"]
 
 
-def _vendor(rows: list[_Row], date_rows: set[int]) -> tuple[str | None, float]:
+def _vendor(rows: list[_Row], date_rows: set[int]) -> tuple[str | None, float, int]:
+    """(vendor name, confidence, row index) or (None, 0, -1)."""
     heights = [r.box[3] - r.box[1] for r in rows[:6]]
     max_h = max(heights) if heights and max(heights) > 0 else 0.0
-    best: tuple[float, str | None, float] = (0.0, None, 0.0)
+    best: tuple[float, str | None, float, int] = (0.0, None, 0.0, -1)
     for i, r in enumerate(rows[:6]):
         if i in date_rows:
             continue
@@ -548,8 +559,8 @@ def _vendor(rows: list[_Row], date_rows: set[int]) -> tuple[str | None, float]:
         if max_h > 0:
             s *= 0.6 + 0.4 * (heights[i] / max_h)
         if s > best[0]:
-            best = (s, t, r.conf * min(1.0, 0.5 + 0.5 * s))
-    return best[1], best[2]
+            best = (s, t, r.conf * min(1.0, 0.5 + 0.5 * s), i)
+    return best[1], best[2], best[3]
 
 
 # --------------------------------------------------------------------------- line items
@@ -630,9 +641,11 @@ def _line_items(rows: list[_Row], start: int, end: int) -> list[dict[str, Any]]:
             continue
         item, q = got
         conf = r.conf
+        item["_rows"] = (r.idx,)
         if not item["description"] and pending_desc is not None:
             item["description"] = pending_desc.raw.strip()
             conf = (conf + pending_desc.conf) / 2
+            item["_rows"] = (pending_desc.idx, r.idx)
         pending_desc = None
         if not item["description"] or sum(c.isalpha() for c in item["description"]) < 2:
             continue
@@ -651,20 +664,34 @@ def _boost(c: float, passed: bool) -> float:
 
 
 def _rows(lines: Sequence[OcrLine], text: str) -> list[_Row]:
-    src: list[tuple[str, float, tuple[float, float, float, float]]]
+    src: list[tuple[str, float, tuple[float, float, float, float], int]]
     if lines:
-        src = [(ln.text, float(ln.confidence), tuple(ln.box) if ln.box else (0, 0, 0, 0)) for ln in lines]
+        src = [(ln.text, float(ln.confidence), tuple(ln.box) if ln.box else (0, 0, 0, 0), int(ln.page))
+               for ln in lines]
     else:
-        src = [(t, 1.0, (0.0, 0.0, 0.0, 0.0)) for t in text.splitlines()]
+        src = [(t, 1.0, (0.0, 0.0, 0.0, 0.0), 0) for t in text.splitlines()]
     rows = []
-    for raw, conf, box in src:
+    for raw, conf, box, page in src:
         raw = _norm(raw).strip()
         if not raw:
             continue
         fixed, rep = _fix_numeric_words(raw)
         rows.append(_Row(len(rows), fixed, raw, _letters_key(fixed), max(0.0, min(1.0, conf)),
-                         (tuple(float(v) for v in box) + (0.0, 0.0, 0.0, 0.0))[:4], rep))  # type: ignore[arg-type]
+                         (tuple(float(v) for v in box) + (0.0, 0.0, 0.0, 0.0))[:4], rep, page))  # type: ignore[arg-type]
     return rows
+
+
+def _evidence(rows: list[_Row], src: Sequence[int], value: str | float, conf: float) -> FieldValue:
+    """A field value read from ``rows[src]``: their raw texts, page and covering box
+    (``src`` empty: derived, page -1, no box). Rows without geometry give no box."""
+    used = [rows[i] for i in src if 0 <= i < len(rows)]
+    if not used:
+        return FieldValue(value, conf)
+    page = used[0].page
+    boxes = [r.box for r in used if r.page == page and r.box[2] > r.box[0] and r.box[3] > r.box[1]]
+    box = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+           max(b[3] for b in boxes)) if boxes else None
+    return FieldValue(value, conf, "\n".join(r.raw for r in used), page, box)
 
 
 def extract_fields(lines: Sequence[OcrLine], text: str) -> ExtractionResult:
@@ -677,18 +704,18 @@ def extract_fields(lines: Sequence[OcrLine], text: str) -> ExtractionResult:
     rows = _rows(lines, text)
     conf: dict[str, float] = {k: 0.0 for k in FIELD_NAMES}
     fields: dict[str, Any] = {k: None for k in FIELD_NAMES}
+    src: dict[str, tuple[int, ...]] = {}
     checks: dict[str, bool] = {}
     if not rows:
-        fields["confidences"] = conf
-        return ExtractionResult(fields, [], 0.0, checks)
+        return ExtractionResult({}, [], 0.0, checks)
 
     # currency first: it disambiguates numeric dates (US month-first)
-    cur, cur_conf = _currency(rows)
-    fields["currency"], conf["currency"] = cur, cur_conf
+    cur, cur_conf, cur_row = _currency(rows)
+    fields["currency"], conf["currency"], src["currency"] = cur, cur_conf, (cur_row,)
 
     # date
     this_year = _dt.date.today().year
-    best_date: tuple[float, _dt.date | None, float] = (-1.0, None, 0.0)
+    best_date: tuple[float, _dt.date | None, float, int] = (-1.0, None, 0.0, -1)
     date_rows: set[int] = set()
     for i, r in enumerate(rows):
         for d, q, pos in find_dates(r.text, prefer_mdy=cur == "USD"):
@@ -704,13 +731,15 @@ def extract_fields(lines: Sequence[OcrLine], text: str) -> ExtractionResult:
                 s *= 0.3
             s *= 1.0 - 0.01 * min(i, 30)  # earlier dates win ties
             if s > best_date[0]:
-                best_date = (s, d, r.conf * min(1.0, q) * (1.0 if plausible else 0.4))
+                best_date = (s, d, r.conf * min(1.0, q) * (1.0 if plausible else 0.4), i)
     if best_date[1] is not None:
         fields["date"] = best_date[1].isoformat()
         conf["date"] = best_date[2]
+        src["date"] = (best_date[3],)
         checks["date_plausible"] = 2000 <= best_date[1].year <= this_year + 1
 
-    fields["vendor"], conf["vendor"] = _vendor(rows, date_rows)
+    fields["vendor"], conf["vendor"], vendor_row = _vendor(rows, date_rows)
+    src["vendor"] = (vendor_row,)
 
     # money: candidates per field, choose the most consistent combination
     tot = _field_cands(rows, _TOTAL_LABELS, _NOT_TOTAL + _PAYMENT)
@@ -765,7 +794,7 @@ def extract_fields(lines: Sequence[OcrLine], text: str) -> ExtractionResult:
 
     for name, c in (("total", t), ("subtotal", s), ("tax", x)):
         if c is not None:
-            fields[name], conf[name] = c.value, c.conf
+            fields[name], conf[name], src[name] = c.value, c.conf, (() if c.derived else c.src)
 
     # consistency checks
     if t and s and x and not (t.derived or s.derived or x.derived):
@@ -791,5 +820,10 @@ def extract_fields(lines: Sequence[OcrLine], text: str) -> ExtractionResult:
     conf = {k: round(max(0.0, min(1.0, v)), 4) for k, v in conf.items()}
     n_failed = sum(not v for v in checks.values())
     score = sum(WEIGHTS[k] * conf[k] for k in FIELD_NAMES) / sum(WEIGHTS.values()) * 0.8 ** n_failed
-    fields["confidences"] = conf
-    return ExtractionResult(fields, items, round(max(0.0, min(1.0, score)), 4), checks)
+    found = {k: _evidence(rows, src.get(k, ()), fields[k], conf[k]) for k in FIELD_NAMES if fields[k] is not None}
+    line_items = []
+    for it in items:
+        ev = _evidence(rows, it["_rows"], 0.0, 0.0)
+        line_items.append(LineItem(it["description"], it["quantity"], it["unit_price"], it["amount"],
+                                   it["confidence"], ev.raw_text, max(ev.page, 0), ev.box))
+    return ExtractionResult(found, line_items, round(max(0.0, min(1.0, score)), 4), checks)

@@ -24,12 +24,11 @@ from ocr_agents.errors import CorruptImage, ImageTooLarge, UnknownEngine
 from ocr_agents.io import Limits, SourcePage, open_document
 from ocr_agents.lines import group_lines, lines_text
 from ocr_agents.preprocess import get_orientation_classifier, is_blank, prepare_page
-from ocr_agents.types import DocumentResult, OcrLine, PageResult
+from ocr_agents.types import FIELD_NAMES, DocumentResult, FieldValue, LineItem, OcrLine, PageResult, PageTransform
 from ocrstream.settings import OcrSettings
 
 NO_OCR = "none"  # routing target meaning "do not OCR" (blank pages)
 AUTO = "auto"
-FIELD_NAMES = ("vendor", "date", "currency", "subtotal", "tax", "total")
 PAGE_SEPARATOR = "\n\n"
 
 
@@ -161,21 +160,29 @@ class DocumentProcessor:
         if all(p.source == "blank" for p in results):
             if doc_type != "blank":
                 doc_type, type_conf = "blank", 1.0  # no ink anywhere, whatever the layout model said
-        lines = [line for p in results for line in p.lines]
+        # extraction reads the upright frame (rows are horizontal there); every box
+        # that leaves the pipeline is mapped back to source page pixels
+        upright = [line for p in results for line in p.lines]
         text = PAGE_SEPARATOR.join(p.text for p in results if p.text)
+        transforms = {p.page: p.transform for p in results if p.transform is not None}
 
-        fields: dict[str, Any] = {name: None for name in FIELD_NAMES} | {"confidences": {}}
-        line_items: list[dict[str, Any]] = []
+        fields: dict[str, FieldValue] = {}
+        line_items: list[LineItem] = []
         score = 0.0
         if text.strip():
             from ocr_agents.extract import extract_fields
 
             t0 = time.perf_counter()
-            extraction = extract_fields(lines, text)
+            extraction = extract_fields(upright, text)
             timings["extract_s"] = time.perf_counter() - t0
-            fields = {**fields, **dict(extraction.fields)}
-            line_items = list(extraction.line_items)
+            fields = {k: _map_field(v, transforms) for k, v in extraction.fields.items()}
+            line_items = [_map_item(item, transforms) for item in extraction.line_items]
             score = float(extraction.score)
+        for p in results:
+            if p.transform is not None:
+                p.lines = [_map_line(line, p.transform) for line in p.lines]
+                p.width, p.height = p.transform.source_size
+        lines = [line for p in results for line in p.lines]
 
         ocr_engines = sorted(used - {"text_layer", NO_OCR})
         if ocr_engines:
@@ -200,6 +207,7 @@ class DocumentProcessor:
         )
 
     def _ocr_page(self, page: SourcePage, engine_name: str, used: set[str]) -> PageResult:
+        """OCR one page; ``lines`` in the upright frame, ``transform`` maps them back."""
         s = self.settings
         h, w = page.image.shape[:2]
         if engine_name == NO_OCR:
@@ -212,12 +220,31 @@ class DocumentProcessor:
         prepared = prepare_page(
             page.image, detect_orientation=s.detect_orientation, deskew=s.deskew, threads=min(s.threads, 2)
         )
-        ph, pw = prepared.image.shape[:2]
         if prepared.blank:
-            return PageResult(page.index, [], "", "blank", pw, ph, 0)
+            return PageResult(page.index, [], "", "blank", w, h, 0)
+        ph, pw = prepared.image.shape[:2]
+        transform = PageTransform((w, h), (pw, ph), prepared.scale, prepared.rotation, prepared.skew)
         lines = self.engine(engine_name).recognize(prepared.image, page=page.index)
         used.add(engine_name)
-        return PageResult(page.index, lines, lines_text(lines), "ocr", pw, ph, prepared.rotation)
+        return PageResult(page.index, lines, lines_text(lines), "ocr", pw, ph, prepared.rotation, transform)
+
+
+def _map_line(line: OcrLine, t: PageTransform) -> OcrLine:
+    return OcrLine(line.text, line.confidence, t.to_source(line.box), line.page)
+
+
+def _map_field(fv: FieldValue, transforms: dict[int, PageTransform]) -> FieldValue:
+    t = transforms.get(fv.page)
+    if t is None or fv.box is None:
+        return fv
+    return FieldValue(fv.value, fv.confidence, fv.raw_text, fv.page, t.to_source(fv.box))
+
+
+def _map_item(item: LineItem, transforms: dict[int, PageTransform]) -> LineItem:
+    t = transforms.get(item.page)
+    if t is not None and item.box is not None:
+        item.box = t.to_source(item.box)
+    return item
 
 
 def to_record(
@@ -232,7 +259,7 @@ def to_record(
     processed_at_ms: int | None = None,
 ) -> dict[str, Any]:
     """``result`` as a dict matching ``schemas/OcrResult.avsc`` field for field."""
-    f = result.fields or {}
+    values, confidences = result.values, result.confidences
 
     def num(v: Any) -> float | None:
         return None if v is None else float(v)
@@ -254,24 +281,17 @@ def to_record(
         "pages": max(1, len(result.pages)),
         "lines": [_line_record(line) for line in result.lines],
         "fields": {
-            "vendor": opt_str(f.get("vendor")),
-            "date": opt_str(f.get("date")),
-            "currency": opt_str(f.get("currency")),
-            "subtotal": num(f.get("subtotal")),
-            "tax": num(f.get("tax")),
-            "total": num(f.get("total")),
-            "confidences": {str(k): float(v) for k, v in (f.get("confidences") or {}).items()},
+            "vendor": opt_str(values["vendor"]),
+            "date": opt_str(values["date"]),
+            "currency": opt_str(values["currency"]),
+            "subtotal": num(values["subtotal"]),
+            "tax": num(values["tax"]),
+            "total": num(values["total"]),
+            "confidences": {k: float(c) for k, c in confidences.items()},
         },
-        "line_items": [
-            {
-                "description": str(item.get("description") or ""),
-                "quantity": num(item.get("quantity")),
-                "unit_price": num(item.get("unit_price")),
-                "amount": num(item.get("amount")),
-                "confidence": float(item.get("confidence") or 0.0),
-            }
-            for item in result.line_items
-        ],
+        "field_evidence": {name: fv.as_dict() for name, fv in result.fields.items()},
+        "page_sizes": [{"width": int(p.width), "height": int(p.height)} for p in result.pages],
+        "line_items": [item.as_dict() for item in result.line_items],
         "score": float(result.score),
         "ocr_score": float(result.ocr_score),
         "timings": {

@@ -96,6 +96,9 @@ class ObjectStore:
         )
 
 
+CONTENT_PREFIX = "sha256/"  # every content-addressed key starts with it (publish and video uploads)
+
+
 def content_key(sha256_hex: str, suffix: str = "") -> str:
     """Content-addressed object key for bytes with digest ``sha256_hex``."""
-    return f"sha256/{sha256_hex[:2]}/{sha256_hex}{suffix.lower()}"
+    return f"{CONTENT_PREFIX}{sha256_hex[:2]}/{sha256_hex}{suffix.lower()}"

@@ -148,10 +148,23 @@ class StreamSettings(BaseModel):
     # Aggregation sink (consumes ocr-results, owns the window operator)
     sink_group: str = "ocrstream-sink"
     sink_poll_batch: int = 10_000
-    closed_retention_ms: int = 6 * 3_600_000  # watermark span a closed window's final stays updatable
-    watermark_scope: Literal["partition", "operator"] = "partition"
-    dedupe_horizon_ms: int = 3_600_000  # processing-time span within which duplicate document_ids are dropped
-    dedupe_max_ids: int = 2_000_000
+    # --- event time (issue 11): closing strategy, allowed lateness, dedupe, validation ---
+    # Whose clock closes a window: "key" (each business's own watermark, default), "partition"
+    # (one watermark per input partition) or "operator" (Flink's min over active partitions).
+    watermark_scope: Literal["key", "partition", "operator"] = "key"
+    # A window stays updatable this long (event time, of its key's watermark) after it closed:
+    # later events are folded in and the window row is re-emitted as a late update; events
+    # later than that are "too late" (late topic, documents.is_late = 1, too_late_events).
+    allowed_lateness_ms: int = Field(7 * 86_400_000, ge=0)
+    # Event time more than this ahead of the wall clock is dead-lettered (never moves a watermark).
+    max_future_ms: int = Field(86_400_000, ge=0)
+    # Duplicate document_ids are dropped whatever their age: ids of the last `dedupe_memory_ms`
+    # of event time (per partition, at most `dedupe_max_ids`) are indexed in memory, older
+    # ones are looked up in ClickHouse's documents table.
+    dedupe_memory_ms: int = Field(3_600_000, ge=0)
+    dedupe_max_ids: int = Field(2_000_000, ge=1)
+    # OcrResults larger than this (bytes on the wire) are dead-lettered by the sink.
+    max_result_bytes: int = Field(4 * 1024 * 1024, ge=1024)
 
 
 class ApiSettings(BaseModel):
@@ -180,6 +193,16 @@ class ApiSettings(BaseModel):
     link_secret: str = ""
     link_ttl_s: int = Field(3600, ge=1)
     dashboard_refresh_s: float = Field(5.0, gt=0)
+    # Dashboard sign-in: POST /api/session trades a token for an HttpOnly,
+    # SameSite=Strict cookie (signed with link_secret), so no script-readable
+    # storage ever holds the token.
+    session_ttl_s: int = Field(12 * 3600, ge=60, description="lifetime of a dashboard session cookie")
+    # "auto": Secure cookie when the request came over https (or X-Forwarded-Proto: https)
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # Document view: field values whose confidence is below this are marked low.
+    low_confidence: float = Field(0.6, ge=0, le=1)
+    # Document view: rendered page images kept in memory (LRU).
+    page_cache_entries: int = Field(32, ge=0)
 
 
 class ProducerSettings(BaseModel):
@@ -211,6 +234,36 @@ class ProducerSettings(BaseModel):
     generator_queue_messages: int = 1_000_000
 
 
+class BridgeSettings(BaseModel):
+    """S3 bucket-notification bridge (``ocrstream bridge``, ``producers.bridge``).
+
+    Turns "object created" events of the documents bucket into ``DocumentRef``s,
+    business id = the first key segment (``acme/receipt.jpg`` -> ``acme``).
+    Source ``seaweedfs``: the local S3's filer metadata log (``weed
+    filer.meta.tail``), resumed from a checkpoint under ``state_dir/bridge``;
+    ``kafka``: AWS/MinIO S3 event JSON on the ``s3-events`` topic (MinIO's Kafka
+    notification target), consumer group ``group``; ``auto``: ``seaweedfs`` in
+    the local profile, ``kafka`` in production.
+    """
+
+    source: Literal["auto", "seaweedfs", "kafka"] = "auto"
+    group: str = "ocrstream-bridge"
+    # SeaweedFS filer host:port (HTTP port; gRPC is +10000). Empty = the local
+    # stack's filer on 127.0.0.1 at the S3 port + 3.
+    filer: str = ""
+    # Where a bridge without a checkpoint starts: the whole history of the bucket,
+    # or only uploads from its first start on.
+    start_at: Literal["beginning", "now"] = "beginning"
+    batch_max: int = Field(200, ge=1, description="events per flush + checkpoint")
+    batch_wait_ms: int = Field(0, ge=0, description="extra wait for more events before a flush (0: take what is queued)")
+    # Keys ocrstream writes itself (content-addressed uploads of publish/video):
+    # already published, never bridged.
+    reserved_prefixes: list[str] = Field(default_factory=lambda: ["sha256/"])
+    dedupe_max_ids: int = Field(100_000, ge=0, description="recent (business, sha256) pairs skipped as duplicates")
+    # ``ocrstream stack up`` also starts the bridge (local profile).
+    run_in_stack: bool = True
+
+
 class Settings(BaseSettings):
     """Everything an ocrstream process needs to know; see module docstring."""
 
@@ -232,6 +285,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
 
     @property
     def clickhouse_dsn(self) -> str:

@@ -295,6 +295,7 @@ class LocalStack:
         self.ports = ports_of(settings)
         self.weed = Process("weed", settings)
         self.tansu = Process("tansu", settings)
+        self.bridge = Process("bridge", settings)  # S3 upload notifications -> documents (producers.bridge)
         self.started: list[str] = []  # process names the last up() started
 
     # -- up ---------------------------------------------------------------
@@ -335,6 +336,10 @@ class LocalStack:
             else:
                 say(f"applying ClickHouse migrations in {self.settings.clickhouse_dsn}")
                 self._migrate()
+            if self.runs_bridge and self.bridge.pid() is None:
+                say(f"starting the S3 upload bridge (s3://{self.settings.s3.documents_bucket}/<business>/...)")
+                self._start_bridge()
+                self.started.append(self.bridge.name)
         except BaseException:
             if self.started:
                 log.warning("stack up failed; stopping what this call started: %s", ", ".join(self.started))
@@ -464,6 +469,19 @@ class LocalStack:
                 return
         raise StackError(f"Kafka not answering metadata after {timeout:.0f}s; log {self.tansu.log_file}")
 
+    @property
+    def runs_bridge(self) -> bool:
+        """Whether ``up`` runs the S3 upload bridge (``bridge.run_in_stack``)."""
+        return self.settings.bridge.run_in_stack
+
+    def _start_bridge(self) -> None:
+        """``ocrstream bridge --source seaweedfs`` in the background (log ``logs/bridge.log``)."""
+        import sys
+
+        marker = f"--state-dir={self.settings.state_dir}"
+        argv = [sys.executable, "-m", "ocrstream", marker, "bridge", "--source", "seaweedfs"]
+        self.bridge.start(argv, env=self.settings.as_env(), marker=marker)
+
     def _migrate(self) -> None:
         """Apply migrations in a child process, so this process never holds chDB's lock."""
         if not self.settings.clickhouse_dsn.startswith("chdb://"):
@@ -484,14 +502,14 @@ class LocalStack:
 
     # -- down -------------------------------------------------------------
     def down(self, only: list[str] | None = None) -> list[str]:
-        """Stop the broker first (it writes to S3), then S3. Returns what was stopped.
+        """Stop the bridge, the broker (it writes to S3), then S3. Returns what was stopped.
 
-        ``only`` limits it to those process names (``"tansu"``, ``"weed"``),
-        e.g. :attr:`started` — what an ``up`` of this object started.
+        ``only`` limits it to those process names (``"bridge"``, ``"tansu"``,
+        ``"weed"``), e.g. :attr:`started` — what an ``up`` of this object started.
         """
         stopped = []
         timeout = self.settings.stack.stop_timeout_s
-        for proc in (self.tansu, self.weed):
+        for proc in (self.bridge, self.tansu, self.weed):
             if only is not None and proc.name not in only:
                 continue
             if proc.stop(timeout):
@@ -528,6 +546,9 @@ class LocalStack:
             "s3": {"up": s3_ok, "pid": weed_pid, "log": str(self.weed.log_file)},
             "clickhouse": {"up": ch_ok, "path": ch_path},
         }
+        if self.runs_bridge:
+            parts["bridge"] = {"up": self.bridge.pid() is not None, "pid": self.bridge.pid(),
+                               "log": str(self.bridge.log_file)}
         return {
             "ok": all(p["up"] for p in parts.values()),
             "kafka_bootstrap": s.kafka.bootstrap,

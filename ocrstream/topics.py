@@ -6,6 +6,7 @@ DescribeConfigs only returns configs set at creation, and libraries read them).
 
 Data flow::
 
+    s3-events (S3 event JSON) ─▶ bridge ──DocumentRef──▶ documents
     producers ──DocumentRef──▶ documents ─┐
     producers ──VideoFrame───▶ video-frames ─┤ streams worker: fetch → classify
                                              ▼
@@ -60,6 +61,8 @@ OCR_RESULTS = TopicSpec("ocr-results", "OcrResult", key="business_id", retention
 WINDOWS = TopicSpec("windows", "WindowAggregate", key="business_id|granularity|window_start", compact=True)
 LATE_EVENTS = TopicSpec("late-events", "OcrResult", key="business_id", retention_ms=30 * DAY_MS)
 DLQ = TopicSpec("dlq", "DeadLetter", key="document_id or topic/partition/offset", retention_ms=30 * DAY_MS)
+# S3 event notifications (AWS/MinIO JSON, written by MinIO's Kafka target), read by ``ocrstream bridge``
+S3_EVENTS = TopicSpec("s3-events", "S3 event JSON", key="bucket/key")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     DOCUMENTS,
@@ -69,6 +72,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     WINDOWS,
     LATE_EVENTS,
     DLQ,
+    S3_EVENTS,
 )
 
 

@@ -153,7 +153,9 @@ def _make_templates(n: int, seed: int) -> list[_Template]:
                 subtotal_c += amount_c
                 desc = r.choice(_ITEMS)
                 items.append({"description": desc, "quantity": float(qty), "unit_price": unit_c / 100,
-                              "amount": amount_c / 100, "confidence": _f32(r.uniform(0.6, 1.0))})
+                              "amount": amount_c / 100, "confidence": _f32(r.uniform(0.6, 1.0)),
+                              "raw_text": f"{desc} {qty} x {unit_c / 100:.2f} {amount_c / 100:.2f}", "page": 0,
+                              "box": []})
                 lines_text.append(f"{desc} {qty} x {unit_c / 100:.2f} {amount_c / 100:.2f}")
             tax_c = round(subtotal_c * r.choice((0.0, 0.05, 0.08, 0.2)))
             total_c = subtotal_c + tax_c
@@ -190,7 +192,9 @@ def _tail_dict(t: _Template, day: int) -> dict[str, Any]:
             "total": None if t.total_c is None else t.total_c / 100,
             "confidences": dict(t.confidences),
         },
-        "line_items": [dict(item) for item in t.items],
+        "line_items": [dict(item, box=list(item["box"])) for item in t.items],
+        "field_evidence": {},
+        "page_sizes": [],
         "score": t.score,
         "ocr_score": t.ocr_score,
         "timings": dict(t.timings),

@@ -203,6 +203,28 @@ def _discover_s3(uri: str, store: ObjectStore) -> tuple[list[Candidate], int]:
 
 # ------------------------------------------------------------------ publisher
 
+def document_ref(*, sha256: str, business_id: str, uri: str, size: int, media_type: str, event_time_ms: int,
+                 source: str, filename: str | None, presigned_url: str | None = None) -> dict[str, Any]:
+    """A ``DocumentRef`` (``schemas/DocumentRef.avsc``) for content with digest ``sha256``.
+
+    Content-addressed: ``document_id`` is the sha256, so the same bytes are the
+    same document however they arrived (``publish``, ``--watch``, the S3 bridge).
+    """
+    return {
+        "document_id": sha256,
+        "business_id": business_id,
+        "uri": uri,
+        "sha256": sha256,
+        "size_bytes": size,
+        "media_type": media_type,
+        "event_time": event_time_ms,
+        "source": source,
+        "presigned_url": presigned_url,
+        "filename": filename,
+        "published_at": int(time.time() * 1000),
+    }
+
+
 def mtime_event_time(cand: Candidate) -> int:
     """Default event time: the file's mtime / the object's LastModified, epoch ms."""
     return cand.mtime_ns // 1_000_000 if cand.mtime_ns else int(time.time() * 1000)
@@ -315,19 +337,9 @@ class DocumentPublisher:
         if self.presign:
             presigned = self.store.presign_get(prep.bucket, prep.key, self.settings.producer.presign_expires_s)
         name = prep.cand.path.name if prep.cand.path is not None else prep.cand.key.rsplit("/", 1)[-1]  # type: ignore[union-attr]
-        return {
-            "document_id": prep.sha256,
-            "business_id": self.business_id,
-            "uri": prep.uri,
-            "sha256": prep.sha256,
-            "size_bytes": prep.size,
-            "media_type": prep.media_type,
-            "event_time": int(self.event_time(prep.cand)),
-            "source": self.source,
-            "presigned_url": presigned,
-            "filename": name,
-            "published_at": int(time.time() * 1000),
-        }
+        return document_ref(sha256=prep.sha256, business_id=self.business_id, uri=prep.uri, size=prep.size,
+                            media_type=prep.media_type, event_time_ms=int(self.event_time(prep.cand)),
+                            source=self.source, filename=name, presigned_url=presigned)
 
     # -------------------------------------------------------------- batch
 

@@ -1,25 +1,28 @@
 """Per-window accumulators of the event-time window operator (:mod:`streams.windows`).
 
-One :class:`WindowAcc` holds the aggregate of the *on-time* events of one
-``(business_id, granularity, window_start)`` window; :class:`FinalAgg` is the
-compact, immutable-by-convention result kept for a closed window so that late
-events can re-emit its row. Both turn into a ``WindowAggregate`` row
-(``schemas/WindowAggregate.avsc`` / the ClickHouse ``windows`` table) with
-:data:`WINDOW_FIELDS` as keys, exactly.
+One :class:`WindowAcc` holds the aggregate of the *counted* events of one
+open ``(business_id, granularity, window_start)`` window; :class:`FinalAgg` is
+its computed result at one emission. It turns into a ``WindowAggregate`` row
+(``schemas/WindowAggregate.avsc`` / the ClickHouse ``windows`` table,
+:mod:`ocrstream.tables`) with :data:`WINDOW_FIELDS` as keys, exactly. Closed
+windows keep no accumulator: late updates are recomputed from the stored
+documents (:mod:`streams.recompute`).
 
-Aggregates (on-time events only; late events only increment ``late_events``)
-----------------------------------------------------------------------------
-* ``document_count``  number of on-time events;
+Aggregates (counted events = all but the too-late ones)
+-------------------------------------------------------
+* ``document_count``  number of counted events;
 * ``total_amount``    sum of ``fields.total`` (``None``/missing counts as 0);
 * ``avg_score`` / ``avg_ocr_score``  arithmetic means (float64 running sums, in
   arrival order; equal to ClickHouse ``avg`` up to float rounding);
 * ``median_score`` / ``median_ocr_score`` / ``ocr_seconds_p50`` /
   ``ocr_seconds_p95`` (``timings.ocr_s``): quantiles, see below;
 * ``type_counts``     ``doc_type -> count``;
-* ``min_event_time`` / ``max_event_time``  of the on-time events;
-* ``late_events``     number of late events whose event time lies in the window.
+* ``min_event_time`` / ``max_event_time``  of the counted events;
+* ``late_events``     counted events that arrived after their minute window closed
+  (within allowed lateness; they are in every aggregate above);
+* ``too_late_events`` events beyond allowed lateness (in no other aggregate).
 
-A window with no on-time event (it only saw late events) has
+A window with no counted event (it only saw too-late events) has
 ``document_count = 0``, ``total_amount``, averages and quantiles ``0.0``,
 ``type_counts = {}`` and ``min_event_time = max_event_time = window_start``.
 
@@ -50,7 +53,7 @@ Exact up to a size, then a DDSketch
 -----------------------------------
 Windows keep their values (three Python float lists, lazily sorted: a sort of
 an already-sorted prefix plus a new tail is a linear Timsort merge) while they
-hold at most ``exact_limit`` on-time events (default 8192, like ClickHouse's
+hold at most ``exact_limit`` counted events (default 8192, like ClickHouse's
 own ``quantile`` reservoir), so every window of up to 8192 documents has exact
 quantiles. Beyond that the three value lists are converted, once, to
 DDSketches (``ddsketch.LogarithmicMapping`` keys with a dict store, mergeable
@@ -73,6 +76,8 @@ from typing import Any
 
 from ddsketch.mapping import LogarithmicMapping
 
+from ocrstream.tables import STATUS_CURRENT
+
 #: Field names of ``WindowAggregate`` (and of the ``windows`` table, minus ``version``), in schema order.
 WINDOW_FIELDS: tuple[str, ...] = (
     "business_id",
@@ -89,9 +94,11 @@ WINDOW_FIELDS: tuple[str, ...] = (
     "ocr_seconds_p95",
     "type_counts",
     "late_events",
+    "too_late_events",
     "min_event_time",
     "max_event_time",
     "is_final",
+    "status",
     "emitted_at",
 )
 
@@ -215,14 +222,14 @@ class FinalAgg:
 
     __slots__ = (
         "count", "total", "avg_score", "avg_ocr_score", "median_score", "median_ocr_score",
-        "ocr_p50", "ocr_p95", "types", "late", "min_et", "max_et", "revision", "exact",
+        "ocr_p50", "ocr_p95", "types", "late", "min_et", "max_et", "revision", "exact", "too_late",
     )  # fmt: skip
 
     def __init__(
         self, count: int, total: float, avg_score: float, avg_ocr_score: float,
         median_score: float, median_ocr_score: float, ocr_p50: float, ocr_p95: float,
         types: dict[str, int], late: int, min_et: int | None, max_et: int | None,
-        revision: int, exact: bool,
+        revision: int, exact: bool, too_late: int = 0,
     ) -> None:  # fmt: skip
         self.count = count
         self.total = total
@@ -238,11 +245,13 @@ class FinalAgg:
         self.max_et = max_et
         self.revision = revision
         self.exact = exact
+        self.too_late = too_late
 
     def row(
-        self, business_id: str, granularity: str, start: int, end: int, is_final: bool, emitted_at: int
+        self, business_id: str, granularity: str, start: int, end: int, status: str, emitted_at: int
     ) -> dict[str, Any]:
-        """The ``WindowAggregate`` row (keys = :data:`WINDOW_FIELDS`)."""
+        """The ``WindowAggregate`` row (keys = :data:`WINDOW_FIELDS`); ``status`` is
+        ``current``/``final``/``late_update`` (:mod:`ocrstream.tables`)."""
         return {
             "business_id": business_id,
             "granularity": granularity,
@@ -258,39 +267,29 @@ class FinalAgg:
             "ocr_seconds_p95": self.ocr_p95,
             "type_counts": dict(self.types),
             "late_events": self.late,
+            "too_late_events": self.too_late,
             "min_event_time": start if self.min_et is None else self.min_et,
             "max_event_time": start if self.max_et is None else self.max_et,
-            "is_final": is_final,
+            "is_final": status != STATUS_CURRENT,
+            "status": status,
             "emitted_at": emitted_at,
         }
 
     def state(self) -> list[Any]:
+        """Every value as a list (comparisons in tests)."""
         return [
             self.count, self.total, self.avg_score, self.avg_ocr_score, self.median_score,
             self.median_ocr_score, self.ocr_p50, self.ocr_p95, self.types, self.late,
-            self.min_et, self.max_et, self.revision, self.exact,
+            self.min_et, self.max_et, self.revision, self.exact, self.too_late,
         ]  # fmt: skip
-
-    @classmethod
-    def from_state(cls, s: list[Any]) -> FinalAgg:
-        return cls(
-            int(s[0]), float(s[1]), float(s[2]), float(s[3]), float(s[4]), float(s[5]),
-            float(s[6]), float(s[7]), {str(k): int(v) for k, v in s[8].items()}, int(s[9]),
-            s[10], s[11], int(s[12]), bool(s[13]),
-        )  # fmt: skip
-
-    @classmethod
-    def empty(cls, late: int = 0) -> FinalAgg:
-        """A window that saw no on-time event (late-only)."""
-        return cls(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {}, late, None, None, 0, True)
 
 
 class WindowAcc:
-    """Running aggregate of the on-time events of one open window."""
+    """Running aggregate of the counted events of one open window."""
 
     __slots__ = (
         "cfg", "count", "total", "sum_score", "sum_ocr", "min_et", "max_et", "late", "types",
-        "scores", "ocr_scores", "ocr_secs", "sorted_n", "sketches", "revision",
+        "scores", "ocr_scores", "ocr_secs", "sorted_n", "sketches", "revision", "too_late",
     )  # fmt: skip
 
     def __init__(self, cfg: AggConfig) -> None:
@@ -301,7 +300,8 @@ class WindowAcc:
         self.sum_ocr = 0.0
         self.min_et: int | None = None
         self.max_et: int | None = None
-        self.late = 0
+        self.late = 0  # counted events that arrived after their minute window closed
+        self.too_late = 0  # events beyond allowed lateness (not counted)
         self.types: dict[str, int] = {}
         # exact mode: value lists (sorted_n = length of the sorted prefix)
         self.scores: list[float] | None = []
@@ -313,7 +313,7 @@ class WindowAcc:
         self.revision = 0  # emissions of this window so far
 
     def add(self, et: int, total: float, score: float, ocr_score: float, ocr_s: float, doc_type: str) -> None:
-        """Fold one on-time event in."""
+        """Fold one counted event in."""
         self.count += 1
         self.total += total
         self.sum_score += score
@@ -360,7 +360,8 @@ class WindowAcc:
         n = self.count
         if n == 0:
             return FinalAgg(
-                0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {}, self.late, None, None, self.revision, self.exact
+                0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {}, self.late, None, None, self.revision, self.exact,
+                self.too_late,
             )
         if self.scores is not None:
             if self.sorted_n != n:
@@ -381,6 +382,7 @@ class WindowAcc:
         return FinalAgg(
             n, self.total, self.sum_score / n, self.sum_ocr / n, med_s, med_o, p50, p95,
             dict(self.types), self.late, self.min_et, self.max_et, self.revision, self.scores is not None,
+            self.too_late,
         )  # fmt: skip
 
     # -- snapshot ---------------------------------------------------------------
@@ -395,7 +397,7 @@ class WindowAcc:
             q = {"s": [s.state() for s in self.sketches]}  # type: ignore[union-attr]
         return [
             self.count, self.total, self.sum_score, self.sum_ocr, self.min_et, self.max_et,
-            self.late, self.types, self.revision, q,
+            self.late, self.types, self.revision, q, self.too_late,
         ]  # fmt: skip
 
     @classmethod
@@ -410,6 +412,7 @@ class WindowAcc:
         acc.late = int(s[6])
         acc.types = {str(k): int(v) for k, v in s[7].items()}
         acc.revision = int(s[8])
+        acc.too_late = int(s[10]) if len(s) > 10 else 0  # absent in snapshot v1
         q = s[9]
         if "x" in q:
             acc.scores, acc.ocr_scores, acc.ocr_secs = (_unpack_floats(t) for t in q["x"])
@@ -422,12 +425,13 @@ class WindowAcc:
 
 
 def brute_force_row(
-    events: list[dict[str, Any]], late_count: int, business_id: str, granularity: str, start: int, end: int
+    events: list[dict[str, Any]], late_count: int, business_id: str, granularity: str, start: int, end: int,
+    too_late_count: int = 0,
 ) -> dict[str, Any]:
-    """Reference aggregation of a window's on-time events (tests, ClickHouse checks).
+    """Reference aggregation of a window's counted events (tests).
 
     Independent of :class:`WindowAcc`: sums with :func:`math.fsum`, sorts copies.
-    ``is_final``/``emitted_at`` are left out.
+    ``is_final``/``status``/``emitted_at`` are left out.
     """
     n = len(events)
     scores = sorted(float(e["score"]) for e in events)
@@ -452,6 +456,7 @@ def brute_force_row(
         "ocr_seconds_p95": secs[min(int(0.95 * n), n - 1)] if n else 0.0,
         "type_counts": types,
         "late_events": late_count,
+        "too_late_events": too_late_count,
         "min_event_time": min(e["event_time"] for e in events) if n else start,
         "max_event_time": max(e["event_time"] for e in events) if n else start,
     }

@@ -1,155 +1,82 @@
 """Aggregation sink: ``ocr-results`` -> window operator -> ClickHouse, exactly-once *effect*.
 
-What it does
-------------
-Consumes ``OcrResult`` records (key ``business_id``, so all events of a
-business share one partition), feeds them per partition into
-:class:`streams.windows.WindowOperator`, and writes, in batches of thousands
-of rows per insert:
+The consume loop and the commit order; every other job lives in its own module:
 
-* ``documents``: one row per ``document_id`` with ``is_late`` and the source
-  ``(partition, offset)``; ReplacingMergeTree(version), so a replayed row
-  replaces its twin;
-* ``windows``: every current/final row the operator emits, version = a
-  strictly increasing wall-clock microsecond stamp (newest emission wins);
-* late events (raw bytes, unchanged) to the ``late-events`` topic, records
-  that fail permanently (bad Avro, unknown business, invalid event time) to
-  the DLQ (stage ``aggregate``); the DLQ topic itself is copied into the
-  ``dead_letters`` table by a second consumer (idempotent on its key).
+* decode + validate (:mod:`streams.validation`): a record that fails any range,
+  is larger than ``stream.max_result_bytes`` or has an event time more than
+  ``stream.max_future_ms`` ahead of the wall clock is dead-lettered (stage
+  ``aggregate``) before it can reach a watermark, a checkpoint or ClickHouse;
+* dedupe by ``document_id`` (:mod:`streams.dedupe`, any age);
+* windows (:mod:`streams.windows`, clocks in :mod:`streams.clock`, aggregates in
+  :mod:`streams.aggregates`);
+* writers, one per table (:mod:`streams.writers`), late updates recomputed from
+  the stored documents (:mod:`streams.recompute`), checkpoints
+  (:mod:`streams.checkpoint`);
+* side outputs: too-late events (raw bytes, header ``ocrstream-reason``) to the
+  ``late-events`` topic, dead letters to the DLQ; the DLQ is copied into
+  ``dead_letters`` by its own job (:mod:`streams.dlq_copier`).
 
-Exactly-once effect (without broker transactions)
--------------------------------------------------
-Per flush the order is: documents + windows inserts, late/DLQ records acked
-by Kafka, THEN one ``stream_checkpoints`` row per assigned partition holding
-the operator state of that partition and the last input offset it covers
-(:mod:`streams.checkpoint`). On (re)assignment the sink restores each
-partition's newest checkpoint and seeks to ``offset + 1`` (start of the
-partition when there is none) — Kafka's committed offset is only advisory
-(committed after the checkpoint, for lag metrics). A crash anywhere replays
-from the checkpoint: the operator state equals the state that produced the
-checkpoint, every replayed record rewrites its ``documents`` row and re-dirties
-its windows, and all rewrites carry newer versions, so after the replay the
-tables equal a run without the crash — nothing lost, nothing counted twice.
-Duplicate *records* (an OCR worker re-publishing a result after its own crash)
-are dropped by ``document_id``: a record is a duplicate when the same
-partition already delivered that id at a smaller offset (in-memory index,
-warmed on assignment from ``documents`` rows ingested within
-``stream.dedupe_horizon_ms``, at most ``stream.dedupe_max_ids`` ids). Side
-outputs (late topic, DLQ) are at-least-once: a replay may re-send them (dedupe
-by ``document_id``); the ClickHouse counts (``is_late``, ``late_events``) are
-exact.
+Commit order (one flush) and the exactly-once effect
+----------------------------------------------------
+1. ``documents`` insert (rows carry their lateness flags and source position);
+2. dedupe ids become evictable (ClickHouse can answer for them now);
+3. late updates: closed windows touched since the last recompute are recomputed
+   from ``documents`` — which now holds every record handled so far — at most once
+   per ``emit_interval_ms`` (the queue is part of the checkpointed state);
+4. ``windows`` insert (operator rows, then late updates: versions increase);
+5. late-topic and DLQ records acknowledged by Kafka;
+6. THEN, at most every ``sink_flush_interval_ms``, one ``stream_checkpoints`` row
+   per assigned partition: its operator state and the last input offset it covers
+   (Kafka's committed offset follows, advisory only).
 
-Why confluent-kafka and not a Faust agent here
-----------------------------------------------
-Recovery needs "seek partition p to checkpoint + 1 inside the assignment
-callback, before any record is fetched": confluent-kafka does that
-atomically (``on_assign`` sets the start offsets), Faust seeks after its own
-recovery, reads committed offsets and changelog end offsets through aiokafka —
-whose ``end_offsets``/ListOffsets answers are wrong on Tansu, so its changelog
-recovery restores truncated state — and its ``exactly_once`` mode cannot start
-(aiokafka's InitProducerId v0 fails). Throughput: Faust delivers one event per
-coroutine step through its stream machinery (~10-20k events/s per process);
-``Consumer.consume(10000)`` hands over batches and the operator has a batch
-API, which is what the >= 50k events/s per process target needs. The CPU-heavy
-OCR topology stays in Faust agents (:mod:`streams.app`).
+On (re)assignment the sink restores each partition's newest checkpoint and seeks
+to ``offset + 1``. A crash anywhere replays from the checkpoint with the state that
+produced it: replayed records rewrite their own ``documents`` rows (same key,
+newer version), re-dirty their windows and re-trigger their late updates, and all
+rewrites carry newer versions, so after the replay the tables equal a crash-free
+run: nothing lost, nothing counted twice. Side outputs are at-least-once (dedupe
+by ``document_id`` / source position).
 
-Scaling: against a ClickHouse server run the sink N times with the same group
-(partitions split by the group protocol; each partition's checkpoint is
-handed over through ClickHouse on revoke/assign). Embedded chDB allows one
-process per data directory: one sink process (it may run several instances
-in threads — they share the client under :data:`CLICKHOUSE_LOCK`).
+Why confluent-kafka and not a Faust agent here: recovery must seek to the
+checkpoint inside the assignment callback, before any fetch (Faust seeks after its
+own recovery, which relies on aiokafka's end offsets — wrong on Tansu); and batch
+consumption (``Consumer.consume(n)``) with the operator's batch API is what the
+>= 50k events/s per process target needs. Scaling: against a ClickHouse server
+run the sink N times in one group (partitions move through the checkpoint table);
+embedded chDB allows one process per data directory (``--instances`` threads).
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from ocrstream import metrics
 from ocrstream.clickhouse import connect, migrate
-from ocrstream.codec import CodecError, make_serde
+from ocrstream.codec import make_serde
 from ocrstream.kafka import make_consumer, make_producer
 from ocrstream.settings import Settings
 from ocrstream.topics import DLQ, LATE_EVENTS, OCR_RESULTS
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS, Checkpoint, CheckpointStore
-from streams.dlq import (
-    DEAD_LETTER_COLUMNS,
-    DeadLetterPublisher,
-    InvalidRecord,
-    RetryPolicy,
-    TransientError,
-    UnknownBusiness,
-    classify_error,
-    dead_letter,
-    dead_letter_row,
-    retry_sync,
-)
-from streams.windows import LateEvent, WindowOperator, WindowResult
+from streams.dedupe import NO_FLOOR, DedupeIndex
+from streams.dlq import DeadLetterPublisher, RetryPolicy, TransientError, classify_error, dead_letter, retry_sync
+from streams.dlq_copier import DeadLetterCopier
+from streams.recompute import LateUpdater
+from streams.validation import ResultValidator
+from streams.windows import LateEvent, Rejected, WindowOperator, WindowResult, window_fields
+from streams.writers import DocumentWriter, WindowWriter
 
 log = logging.getLogger(__name__)
 
-DOC_COLUMNS = (
-    "document_id", "business_id", "event_time", "processed_at", "source", "uri", "doc_type",
-    "type_confidence", "engine", "text", "pages", "vendor", "date", "currency", "subtotal", "tax",
-    "total", "field_confidences", "line_items", "lines", "score", "ocr_score", "fetch_s",
-    "classify_s", "ocr_s", "extract_s", "is_late", "version", "source_partition", "source_offset",
-)  # fmt: skip
-
-WINDOW_COLUMNS = (
-    "business_id", "granularity", "window_start", "window_end", "document_count", "total_amount",
-    "avg_score", "avg_ocr_score", "median_score", "median_ocr_score", "ocr_seconds_p50",
-    "ocr_seconds_p95", "type_counts", "late_events", "min_event_time", "max_event_time",
-    "is_final", "emitted_at", "version",
-)  # fmt: skip
-
-_EMPTY: dict[str, Any] = {}
-
-
-class DedupeIndex:
-    """``document_id -> first offset`` per partition, bounded in time and size."""
-
-    def __init__(self, horizon_ms: int, max_ids: int) -> None:
-        self.horizon_ms = horizon_ms
-        self.max_ids = max_ids
-        self.ids: dict[int, dict[str, int]] = {}
-        self._order: deque[tuple[int, int, str]] = deque()  # (ingest ms, partition, id)
-
-    def reset(self, partition: int, known: dict[str, int]) -> None:
-        self.ids[partition] = dict(known)
-        now = int(time.time() * 1000)
-        self._order.extend((now, partition, k) for k in known)
-
-    def drop(self, partition: int) -> None:
-        self.ids.pop(partition, None)
-
-    def seen_before(self, partition: int, document_id: str, offset: int) -> bool:
-        """True when ``document_id`` came earlier on ``partition``; else remember it."""
-        ids = self.ids.setdefault(partition, {})
-        first = ids.get(document_id)
-        if first is not None and first < offset:
-            return True
-        if first is None:
-            ids[document_id] = offset
-            self._order.append((int(time.time() * 1000), partition, document_id))
-        return False
-
-    def evict(self) -> None:
-        limit = int(time.time() * 1000) - self.horizon_ms
-        order = self._order
-        while order and (order[0][0] < limit or len(order) > self.max_ids):
-            _, p, k = order.popleft()
-            part = self.ids.get(p)
-            if part is not None:
-                part.pop(k, None)
+REASON_HEADER = "ocrstream-reason"
 
 
 @dataclass
@@ -158,11 +85,14 @@ class SinkStats:
     documents: int = 0
     duplicates: int = 0
     dead_letters: int = 0
-    late: int = 0
+    late: int = 0  # late updates: arrived after the close, within allowed lateness (counted)
+    too_late: int = 0  # beyond allowed lateness (late topic, is_late = 1)
+    late_update_rows: int = 0  # window rows recomputed from documents
     window_rows: int = 0
     flushes: int = 0
     checkpoints: int = 0
     dlq_rows: int = 0
+    dedupe_lookups: int = 0
     assigned: list[int] = field(default_factory=list)
     visible_latency_ms: list[float] = field(default_factory=list)
 
@@ -172,18 +102,15 @@ class SinkStats:
         return d
 
 
-try:  # optional speed-up (~10x on the lines/line_items columns); same JSON text
-    import orjson
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
-    def _json_list(value: Any) -> str:
-        if not value:
-            return "[]"
-        return orjson.dumps(value).decode()
-except ImportError:  # pragma: no cover
-    def _json_list(value: Any) -> str:
-        if not value:
-            return "[]"
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+def too_late_reason(e: LateEvent, allowed_lateness_ms: int) -> str:
+    """One line for the late topic: how late, against which watermark."""
+    return (f"too late: event_time {_iso(e.event_time)} is {(e.watermark - e.event_time) / 3_600_000:.1f} h behind "
+            f"the watermark {_iso(e.watermark)} of business {e.business_id!r} "
+            f"(allowed lateness {allowed_lateness_ms / 3_600_000:g} h)")
 
 
 class AggregationSink:
@@ -210,55 +137,46 @@ class AggregationSink:
         self.client = client if client is not None else connect(settings)
         with CLICKHOUSE_LOCK:
             if settings.clickhouse_dsn.startswith("chdb://"):
-                # ocrstream.clickhouse.connect() caches ONE chDB client per path and only
-                # selects the database when it creates it: select ours explicitly.
+                # one chDB handle per process, one current database: select ours explicitly
                 db = settings.clickhouse.database
                 self.client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
                 self.client.command(f"USE `{db}`")
             migrate(self.client)
         self.checkpoints = CheckpointStore(self.client, self.group, self.topic)
         self.decoder = make_serde("OcrResult", settings.kafka.schema_registry_url)
-        self.known = set(s.known_businesses)
+        self.validator = ResultValidator(s)
         self.policy = RetryPolicy.from_settings(s)
-        self.op = (operator_factory or self._default_operator)()
+        self.op = (operator_factory or (lambda: WindowOperator(s)))()
         self.producer = make_producer(settings, **{"linger.ms": 20})
         self.dlq = DeadLetterPublisher(settings, producer=self.producer)
-        self.dedupe = DedupeIndex(s.dedupe_horizon_ms, s.dedupe_max_ids)
+        self.dedupe = DedupeIndex(s.dedupe_memory_ms, s.dedupe_max_ids)
+        self.documents = DocumentWriter(self.client)
+        self.windows = WindowWriter(self.client)
+        self.late_updates = LateUpdater(self.client)
+        self.copier = DeadLetterCopier(settings, self.client, f"{self.group}-dead-letters") if copy_dead_letters else None
         self.consumer: Consumer | None = None
-        self.dlq_consumer: Consumer | None = None
-        self.copy_dead_letters = copy_dead_letters
         self.positions: dict[int, int] = {}  # partition -> last handled offset (-1: none)
         self.stats = SinkStats()
         self.track_latency = track_latency
-        self._docs: dict[str, list[Any]] = {c: [] for c in DOC_COLUMNS}
-        self._n_docs = 0
-        self._windows: list[list[Any]] = []
-        self._late: list[tuple[bytes | None, bytes]] = []
-        self._dlq_rows: list[list[Any]] = []
-        self._dlq_offsets: dict[TopicPartition, int] = {}
+        self._late: list[tuple[bytes, bytes, str]] = []  # (key, raw value, reason) for the late topic
         self._dirty_since_checkpoint = False
         self._last_flush = time.monotonic()
         self._last_checkpoint = time.monotonic()
-        self._publish_times: list[int] = []  # Kafka timestamps of flushed records (latency)
+        self._last_recompute = time.monotonic()
+        self._publish_times: list[int] = []  # Kafka timestamps of buffered records (latency)
         self._stop = threading.Event()
         self._assigned_at = 0.0
 
-    def _default_operator(self) -> WindowOperator:
-        s = self.settings.stream
-        return WindowOperator(s, closed_retention_ms=s.closed_retention_ms, watermark_scope=s.watermark_scope)
-
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        s = self.settings
         self.consumer = make_consumer(
-            s, self.group,
+            self.settings, self.group,
             **{"max.poll.interval.ms": 600_000, "fetch.wait.max.ms": 20, "enable.partition.eof": False},
         )  # fmt: skip
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
-        if self.copy_dead_letters:
-            self.dlq_consumer = make_consumer(s, f"{self.group}-dead-letters", **{"fetch.wait.max.ms": 100})
-            self.dlq_consumer.subscribe([self.dlq_topic])
+        if self.copier is not None:
+            self.copier.start()
         log.info("%s: consuming %s as group %s", self.name, self.topic, self.group)
 
     def stop(self) -> None:
@@ -283,20 +201,18 @@ class AggregationSink:
                     self._handle(msgs)
                     last_input = now
                 if now - last_tick >= tick_interval:
-                    self._emit(self.op.tick(), None)
+                    self._emit(self.op.tick(), {})
                     last_tick = now
-                    self._copy_dead_letters()
-                    self.dedupe.evict()
                     metrics.update_lag_from_consumer(self.consumer, self.group)
-                if self._n_docs + len(self._windows) >= s.sink_batch_rows or now - self._last_flush >= flush_interval:
+                if (self.documents.pending + self.windows.pending >= s.sink_batch_rows
+                        or now - self._last_flush >= flush_interval):
                     self.flush(checkpoint=now - self._last_checkpoint >= flush_interval)
                 if idle_exit_s is not None and self.positions and now - max(last_input, self._assigned_at) >= idle_exit_s:
                     break
                 if max_runtime_s is not None and now - started >= max_runtime_s:
                     break
-            self._emit(self.op.tick(), None)
-            self._emit(self.op.flush(), None)  # current rows of every changed window
-            self._copy_dead_letters()
+            self._emit(self.op.tick(), {})
+            self._emit(self.op.flush(), {})  # current rows of every changed window
             self.flush(checkpoint=True, force=True)
             metrics.update_lag_from_consumer(self.consumer, self.group)
         finally:
@@ -304,13 +220,15 @@ class AggregationSink:
         return self.stats
 
     def close(self) -> None:
-        for consumer in (self.consumer, self.dlq_consumer):
-            if consumer is not None:
-                try:
-                    consumer.close()  # on_revoke flushes + checkpoints what is left
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("%s: consumer close failed: %s", self.name, exc)
-        self.consumer = self.dlq_consumer = None
+        if self.consumer is not None:
+            try:
+                self.consumer.close()  # on_revoke flushes + checkpoints what is left
+            except Exception as exc:  # noqa: BLE001
+                log.warning("%s: consumer close failed: %s", self.name, exc)
+        self.consumer = None
+        if self.copier is not None:
+            self.copier.stop()
+            self.stats.dlq_rows = self.copier.copied
         self.producer.flush(10)
 
     # ------------------------------------------------------------------ rebalance
@@ -330,8 +248,11 @@ class AggregationSink:
                 self.positions[tp.partition] = -1
         self.op.assign(pids, snapshots)
         for p in pids:
-            self.dedupe.reset(p, retry_sync(lambda p=p: self._load_recent_ids(p), self.policy,
-                                            "dedupe-load", f"{self.topic}[{p}]"))
+            newest = self.op.max_event_time(p)
+            floor = NO_FLOOR if p not in cps or newest is None else newest - self.settings.stream.dedupe_memory_ms
+            known = retry_sync(lambda p=p, floor=floor: self._load_ids(p, floor), self.policy, "dedupe-load",
+                               f"{self.topic}[{p}]") if floor != NO_FLOOR else []
+            self.dedupe.reset(p, known, floor)
         consumer.assign(partitions)
         self._assigned_at = time.monotonic()
         self.stats.assigned = sorted(self.positions)
@@ -342,8 +263,8 @@ class AggregationSink:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         pids = [tp.partition for tp in partitions if tp.partition in self.positions]
         if pids:
-            self._emit(self.op.tick(), None)
-            self._emit(self.op.flush(), None)
+            self._emit(self.op.tick(), {})
+            self._emit(self.op.flush(), {})
             self.flush(checkpoint=True, force=True)
             self._drop(pids)
             log.info("%s: revoked %s%s after checkpoint", self.name, self.topic, pids)
@@ -363,30 +284,35 @@ class AggregationSink:
             metrics.forget_partition(self.group, self.topic, p)
         self.stats.assigned = sorted(self.positions)
 
-    def _load_recent_ids(self, partition: int) -> dict[str, int]:
-        since = VERSIONS() - self.settings.stream.dedupe_horizon_ms * 1000
+    def _load_ids(self, partition: int, floor: int) -> list[tuple[str, int, int]]:
+        """``(document_id, first offset, event_time)`` of the partition's documents since ``floor``."""
         with CLICKHOUSE_LOCK:
             rows = self.client.query(
-                "SELECT document_id, min(source_offset) FROM documents "
-                "WHERE source_partition = {p:Int32} AND version >= {v:UInt64} GROUP BY document_id "
-                "LIMIT {n:UInt64}",
-                parameters={"p": partition, "v": since, "n": self.settings.stream.dedupe_max_ids},
+                "SELECT document_id, min(source_offset), toUnixTimestamp64Milli(min(event_time)) FROM documents "
+                "WHERE source_partition = {p:Int32} AND event_time >= fromUnixTimestamp64Milli({f:Int64}, 'UTC') "
+                "GROUP BY document_id LIMIT {n:UInt64}",
+                parameters={"p": partition, "f": floor, "n": self.settings.stream.dedupe_max_ids},
             ).result_rows
-        return {str(k): int(o) for k, o in rows}
+        return [(str(k), int(o), int(et)) for k, o, et in rows]
+
+    def _lookup_ids(self, items: list[tuple[str, str, int]]) -> dict[str, list[tuple[int, int]]]:
+        """Stored source positions of these ``(document_id, business_id, event_time)``s."""
+        ets = [et for _, _, et in items]
+        with CLICKHOUSE_LOCK:
+            rows = self.client.query(
+                "SELECT document_id, source_partition, source_offset FROM documents "
+                "WHERE business_id IN {bs:Array(String)} AND document_id IN {ids:Array(String)} "
+                "AND event_time >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+                "AND event_time <= fromUnixTimestamp64Milli({hi:Int64}, 'UTC')",
+                parameters={"bs": sorted({b for _, b, _ in items}), "ids": sorted({d for d, _, _ in items}),
+                            "lo": min(ets), "hi": max(ets)},
+            ).result_rows
+        out: dict[str, list[tuple[int, int]]] = {}
+        for doc_id, p, o in rows:
+            out.setdefault(str(doc_id), []).append((int(p), int(o)))
+        return out
 
     # ------------------------------------------------------------------ processing
-    def _validate(self, rec: dict[str, Any]) -> None:
-        if not rec.get("document_id"):
-            raise InvalidRecord("empty document_id", stage="aggregate")
-        business = rec.get("business_id")
-        if not business:
-            raise InvalidRecord("empty business_id", stage="aggregate")
-        if self.known and business not in self.known:
-            raise UnknownBusiness(f"unknown business {business!r}", stage="aggregate")
-        et = rec.get("event_time")
-        if et.__class__ is not int or et <= 0:
-            raise InvalidRecord(f"invalid event_time {et!r}", stage="aggregate")
-
     def _handle(self, msgs: list[Any]) -> None:
         # A batch allocates ~10 container objects per record that all stay alive until the
         # flush: the cyclic GC would rescan them again and again (up to a 1.5x slowdown of
@@ -399,6 +325,13 @@ class AggregationSink:
             if gc_was_enabled:
                 gc.enable()
 
+    def _decode(self, value: bytes) -> dict[str, Any]:
+        """A validated ``OcrResult`` dict (raises a permanent error otherwise)."""
+        self.validator.check_size(len(value))
+        rec = self.decoder.decode(value)
+        self.validator.validate(rec)
+        return rec
+
     def _handle_batch(self, msgs: list[Any]) -> None:
         by_part: dict[int, list[Any]] = {}
         for m in msgs:
@@ -408,15 +341,16 @@ class AggregationSink:
                     log.warning("%s: consume error on %s[%s]: %s", self.name, m.topic(), m.partition(), err)
                 continue
             by_part.setdefault(m.partition(), []).append(m)
-        decode = self.decoder.decode
-        validate = self._validate
-        seen_before = self.dedupe.seen_before
+        decode = self._decode
+        check = self.dedupe.check
         for p, ms in by_part.items():
             pos = self.positions.get(p)
             if pos is None:
                 continue  # not ours (any more)
             batch: list[tuple[int, dict[str, Any]]] = []
             raws: dict[int, Any] = {}
+            pending: list[tuple[str, str, int, int]] = []
+            duplicates = 0
             for m in ms:
                 off = m.offset()
                 if off <= pos:
@@ -425,29 +359,40 @@ class AggregationSink:
                 value = m.value()
                 try:
                     rec = decode(value)
-                    validate(rec)
                 except Exception as exc:  # noqa: BLE001
                     if classify_error(exc) == "transient":
                         raise
-                    self._dead_letter(p, off, exc, value, None)
+                    self._dead_letter(p, off, exc, value)
                     continue
-                if seen_before(p, rec["document_id"], off):
-                    self.stats.duplicates += 1
+                verdict = check(p, rec["document_id"], off, rec["event_time"])
+                if verdict:
+                    duplicates += 1
                     continue
+                if verdict is None:
+                    pending.append((rec["document_id"], rec["business_id"], rec["event_time"], off))
                 batch.append((off, rec))
                 raws[off] = m
+            if pending:
+                dups = retry_sync(lambda: self.dedupe.resolve(p, pending, self._lookup_ids), self.policy,  # noqa: B023
+                                  "dedupe-lookup", f"{self.topic}[{p}]")
+                if dups:
+                    batch = [(o, r) for o, r in batch if o not in dups]
+                    duplicates += len(dups)
+                self.stats.dedupe_lookups += len(pending)
+            self.stats.duplicates += duplicates
             self.positions[p] = pos
             self._dirty_since_checkpoint = True
             if not batch:
                 continue
             self.stats.records += len(batch)
             metrics.EVENTS.inc(len(batch), stage="windowed")
-            late = self._emit(self.op.process_batch(p, batch), raws)
-            self._add_documents(p, batch, late)
+            too_late, late = self._emit(self.op.process_fields(p, [window_fields(o, r) for o, r in batch]), raws)
+            self.documents.add(p, batch, too_late, late)
             if self.track_latency:
                 self._publish_times.extend(raws[o].timestamp()[1] for o, _ in batch)
 
-    def _dead_letter(self, p: int, off: int, exc: BaseException, payload: bytes | None, rec: Any) -> None:
+    def _dead_letter(self, p: int, off: int, exc: BaseException, payload: bytes | None,
+                     rec: dict[str, Any] | None = None) -> None:
         rec = rec or {}
         dl = dead_letter(
             source_topic=self.topic, source_partition=p, source_offset=off,
@@ -458,95 +403,58 @@ class AggregationSink:
         self.stats.dead_letters += 1
         metrics.DEAD_LETTERS.inc(stage=dl["stage"], error_class=dl["error_class"])
 
-    def _emit(self, emissions: list[Any], raws: dict[int, Any] | None) -> set[int]:
-        """Buffer window rows / late events; returns the offsets of late events."""
+    def _emit(self, emissions: list[Any], raws: dict[int, Any]) -> tuple[set[int], set[int]]:
+        """Route emissions: rows to the window writer, too-late events to the late topic;
+        returns the offsets of (too-late, late-update) events."""
+        too_late: set[int] = set()
         late: set[int] = set()
         for e in emissions:
             if e.__class__ is WindowResult:
-                r = e.row
-                self._windows.append([
-                    r["business_id"], r["granularity"], r["window_start"], r["window_end"],
-                    r["document_count"], r["total_amount"], r["avg_score"], r["avg_ocr_score"],
-                    r["median_score"], r["median_ocr_score"], r["ocr_seconds_p50"], r["ocr_seconds_p95"],
-                    r["type_counts"], r["late_events"], r["min_event_time"], r["max_event_time"],
-                    1 if r["is_final"] else 0, r["emitted_at"], VERSIONS(),
-                ])  # fmt: skip
-            elif isinstance(e, LateEvent):
-                late.add(e.offset)
-                msg = raws.get(e.offset) if raws else None
-                value = msg.value() if msg is not None else None
-                if value is not None:
-                    self._late.append((e.business_id.encode(), value))
-                log.debug("late event %s[%d]@%d business=%s event_time=%d watermark=%d", self.topic,
-                          e.partition, e.offset, e.business_id, e.event_time, e.watermark)
-        if late:
+                self.windows.add_row(e.row)
+            elif e.__class__ is LateEvent:
+                if e.too_late:
+                    too_late.add(e.offset)
+                    msg = raws.get(e.offset)
+                    if msg is not None:
+                        self._late.append((e.business_id.encode(), msg.value(),
+                                           too_late_reason(e, self.op.allowed_lateness)))
+                else:
+                    late.add(e.offset)
+            elif isinstance(e, Rejected):  # cannot happen after validation; never lose it silently
+                msg = raws.get(e.offset)
+                self._dead_letter(e.partition, e.offset, ValueError(e.reason), msg.value() if msg else None)
+        if too_late or late:
+            self.stats.too_late += len(too_late)
             self.stats.late += len(late)
-            metrics.LATE_EVENTS.inc(len(late))
-        return late
-
-    def _add_documents(self, p: int, batch: list[tuple[int, dict[str, Any]]], late: set[int]) -> None:
-        """Append the batch's ``documents`` rows column by column (one comprehension per column)."""
-        cols = self._docs
-        n = len(batch)
-        version = VERSIONS()
-        recs = [r for _, r in batch]
-        offs = [off for off, _ in batch]
-        fs = [r.get("fields") or _EMPTY for r in recs]
-        ts = [r.get("timings") or _EMPTY for r in recs]
-        cols["document_id"] += [r["document_id"] for r in recs]
-        cols["business_id"] += [r["business_id"] for r in recs]
-        cols["event_time"] += [r["event_time"] for r in recs]
-        cols["processed_at"] += [r.get("processed_at") or 0 for r in recs]
-        cols["source"] += [r.get("source") or "" for r in recs]
-        cols["uri"] += [r.get("uri") or "" for r in recs]
-        cols["doc_type"] += [r.get("doc_type") or "" for r in recs]
-        cols["type_confidence"] += [r.get("type_confidence") or 0.0 for r in recs]
-        cols["engine"] += [r.get("engine") or "" for r in recs]
-        cols["text"] += [r.get("text") or "" for r in recs]
-        cols["pages"] += [r.get("pages") or 1 for r in recs]
-        cols["vendor"] += [f.get("vendor") for f in fs]
-        cols["date"] += [f.get("date") for f in fs]
-        cols["currency"] += [f.get("currency") for f in fs]
-        cols["subtotal"] += [f.get("subtotal") for f in fs]
-        cols["tax"] += [f.get("tax") for f in fs]
-        cols["total"] += [f.get("total") for f in fs]
-        cols["field_confidences"] += [f.get("confidences") or _EMPTY for f in fs]
-        cols["line_items"] += [_json_list(r.get("line_items")) for r in recs]
-        cols["lines"] += [_json_list(r.get("lines")) for r in recs]
-        cols["score"] += [r.get("score", 0.0) for r in recs]
-        cols["ocr_score"] += [r.get("ocr_score", 0.0) for r in recs]
-        cols["fetch_s"] += [t.get("fetch_s", 0.0) for t in ts]
-        cols["classify_s"] += [t.get("classify_s", 0.0) for t in ts]
-        cols["ocr_s"] += [t.get("ocr_s", 0.0) for t in ts]
-        cols["extract_s"] += [t.get("extract_s", 0.0) for t in ts]
-        cols["is_late"] += [1 if off in late else 0 for off in offs] if late else [0] * n
-        cols["version"] += [version] * n
-        cols["source_partition"] += [p] * n
-        cols["source_offset"] += offs
-        self._n_docs += n
+            metrics.LATE_EVENTS.inc(len(too_late) + len(late))
+        return too_late, late
 
     # ------------------------------------------------------------------ writes
     def flush(self, *, checkpoint: bool, force: bool = False) -> None:
-        """Write buffered rows, then (``checkpoint``) the state + offsets of every assigned partition."""
+        """The commit order of the module docstring; ``checkpoint``: also steps 6."""
         where = f"{self.name} {self.topic}"
-        if self._n_docs:
-            docs, n = self._docs, self._n_docs
-            retry_sync(lambda: self._insert("documents", DOC_COLUMNS, [docs[c] for c in DOC_COLUMNS], True),
-                       self.policy, "sink", where)
-            self._docs = {c: [] for c in DOC_COLUMNS}
-            self._n_docs = 0
+        n = retry_sync(self.documents.insert, self.policy, "sink", where)
+        if n:
             self.stats.documents += n
             metrics.EVENTS.inc(n, stage="sunk")
-        if self._windows:
-            rows = self._windows
-            retry_sync(lambda: self._insert("windows", WINDOW_COLUMNS, rows, False), self.policy, "sink", where)
-            self.stats.window_rows += len(rows)
-            self._windows = []
+        self.dedupe.evict()
+        # late updates are coalesced like current rows: at most once per emit interval
+        # (queued windows are part of the checkpointed state, so deferring loses nothing)
+        due = force or time.monotonic() - self._last_recompute >= self.settings.stream.emit_interval_ms / 1000.0
+        pending = self.op.drain_recompute() if due else []
+        if pending:
+            self._last_recompute = time.monotonic()
+            rows = retry_sync(lambda: self.late_updates.rows(pending, time.time_ns() // 1_000_000, VERSIONS),
+                              self.policy, "sink", where)
+            self.windows.add_rows(rows)
+            self.stats.late_update_rows += len(rows)
+        self.stats.window_rows += retry_sync(self.windows.insert, self.policy, "sink", where)
         if self._late:
-            for key, value in self._late:
+            for key, value, reason in self._late:
                 while True:
                     try:
-                        self.producer.produce(self.late_topic, value=value, key=key)
+                        self.producer.produce(self.late_topic, value=value, key=key,
+                                              headers=[(REASON_HEADER, reason.encode())])
                         break
                     except BufferError:
                         self.producer.poll(0.1)
@@ -562,10 +470,6 @@ class AggregationSink:
         if checkpoint and (self._dirty_since_checkpoint or force) and self.positions:
             self._checkpoint()
 
-    def _insert(self, table: str, columns: tuple[str, ...], data: list[Any], column_oriented: bool) -> None:
-        with CLICKHOUSE_LOCK:
-            self.client.insert(table, data, column_names=list(columns), column_oriented=column_oriented)
-
     def _checkpoint(self) -> None:
         pids = sorted(self.positions)
         version = VERSIONS()
@@ -577,9 +481,9 @@ class AggregationSink:
         self.stats.checkpoints += 1
         self._dirty_since_checkpoint = False
         self._last_checkpoint = time.monotonic()
-        log.info("%s: checkpoint %s %s records=%d late=%d dup=%d dlq=%d", self.name, self.topic,
+        log.info("%s: checkpoint %s %s records=%d late=%d too_late=%d dup=%d dlq=%d", self.name, self.topic,
                  " ".join(f"p{p}@{self.positions[p]}" for p in pids), self.stats.records, self.stats.late,
-                 self.stats.duplicates, self.stats.dead_letters)
+                 self.stats.too_late, self.stats.duplicates, self.stats.dead_letters)
         if self.consumer is not None:
             offsets = [TopicPartition(self.topic, p, self.positions[p] + 1) for p in pids if self.positions[p] >= 0]
             if offsets:
@@ -587,28 +491,3 @@ class AggregationSink:
                     self.consumer.commit(offsets=offsets, asynchronous=True)
                 except Exception as exc:  # noqa: BLE001
                     log.debug("advisory commit failed: %s", exc)
-
-    def _copy_dead_letters(self) -> None:
-        """Copy the DLQ topic into ``dead_letters`` (idempotent key; at-least-once)."""
-        if self.dlq_consumer is None:
-            return
-        msgs = self.dlq_consumer.consume(num_messages=1000, timeout=0)
-        if not msgs:
-            return
-        serde = make_serde("DeadLetter", self.settings.kafka.schema_registry_url)
-        rows: list[list[Any]] = []
-        offsets: dict[tuple[str, int], int] = {}
-        for m in msgs:
-            if m.error() is not None:
-                continue
-            offsets[(m.topic(), m.partition())] = m.offset() + 1
-            try:
-                rows.append(dead_letter_row(serde.decode(m.value())))
-            except CodecError as exc:
-                log.warning("undecodable dead letter %s[%d]@%d: %s", m.topic(), m.partition(), m.offset(), exc)
-        if rows:
-            retry_sync(lambda: self._insert("dead_letters", DEAD_LETTER_COLUMNS, rows, False), self.policy,
-                       "sink", f"{self.name} {self.dlq_topic}")
-            self.stats.dlq_rows += len(rows)
-        self.dlq_consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                                 asynchronous=False)

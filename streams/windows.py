@@ -1,168 +1,126 @@
-"""Event-time tumbling-window operator (pure Python, no broker, no Faust).
+"""Event-time tumbling windows: assignment, closing, allowed lateness (pure Python, no broker).
 
-The Faust agent feeds records in with :meth:`WindowOperator.process` /
-:meth:`~WindowOperator.process_batch`, calls :meth:`~WindowOperator.tick`
-periodically (say every ``emit_interval_ms / 2``) and forwards what comes back:
-:class:`WindowResult` rows to the ``windows`` topic / table, :class:`LateEvent`
-records to the late topic. Faust's own window expiry (``on_window_close``,
-wall-clock based) is deliberately not used.
+The sink (:mod:`streams.sink`) feeds records in with :meth:`WindowOperator.process_fields`
+(decoded window fields, the fast path) or :meth:`~WindowOperator.process_batch`
+(record dicts), calls :meth:`~WindowOperator.tick` periodically and forwards what
+comes back: :class:`WindowResult` rows to the ``windows`` table, :class:`LateEvent`
+to the document flags / the late topic, :class:`Rejected` to the dead-letter topic;
+:meth:`~WindowOperator.drain_recompute` lists the closed windows whose rows must be
+recomputed from the stored documents (:mod:`streams.recompute`).
 
 Semantics
 ---------
-**Event time** is the record's own ``event_time`` field (epoch ms; a
-``datetime`` as fastavro decodes ``timestamp-millis`` is accepted too), never
-the Kafka timestamp or the wall clock.
+**Event time** is the record's own ``event_time`` (epoch ms), never the Kafka
+timestamp or the wall clock. **Windows** are tumbling, epoch-aligned
+``[window_start, window_end)`` per ``business_id``, one per granularity (default
+minute and hour; sizes must divide each other).
 
-**Windows.** Tumbling, epoch-aligned, ``[window_start, window_end)`` (start
-inclusive, end exclusive) per ``business_id``, one per granularity (default
-``minute`` = 60 000 ms and ``hour`` = 3 600 000 ms, both from the same
-stream; sizes must divide each other).
+**Clocks and closing** (:mod:`streams.clock`): the closing strategy
+(``watermark_scope``: ``"key"`` per business — the default —, ``"partition"`` or
+``"operator"``) decides whose watermark closes a window. A window closes when its
+clock's watermark passes ``window_end + grace_ms`` and then emits one row with
+``status = "final"``; while open, changed windows emit ``status = "current"`` rows
+at most every ``emit_interval_ms`` of processing time (or on :meth:`flush`). An
+idle clock advances with processing time (``idle_timeout_ms``), so windows close
+when traffic stops, per business in ``"key"`` scope.
 
-**Watermarks.** Per input partition: ``watermark = max event time seen on the
-partition - out_of_orderness_ms``; it never goes back. Records are keyed by
-``business_id``, so every window's events live on one partition and that
-partition's watermark is authoritative for them. Hence, by default
-(``watermark_scope="partition"``), **each partition's windows close on that
-partition's own watermark**: partitions close independently, a slow or
-stalled partition never holds back the others, and the output of a partition
-is a function of its own record sequence only (so a replay after a crash
-reproduces it). ``watermark_scope="operator"`` gives Flink's rule instead: the
-closing watermark is the minimum over the *active* (non-idle) partitions this
-operator owns, kept monotonic (a partition that has not sent a record since it
-was assigned holds it back until it becomes idle). :attr:`WindowOperator.watermark`
-reports that Flink-style minimum in both modes.
+**Lateness** is a property of the event, decided once at its arrival from its
+clock's watermark ``wm`` and its *minute* window (the finest):
 
-**Idle partitions.** A partition that has had no record for
-``idle_timeout_ms`` of processing time is idle: it is excluded from the
-operator-wide minimum, and its own watermark advances with processing time as
-if event time kept flowing at wall-clock speed since its last record
-(``watermark = watermark_at_last_record + (now - last_record_processing_time)``);
-if all partitions are idle the operator-wide watermark is the minimum of
-those advanced watermarks. So windows close when traffic stops. Processing
-time comes from the injected ``clock`` (ms, monotonic) or the ``now_ms``
-arguments; only elapsed times are used, never its absolute value.
+* on time: ``wm < minute_end + grace`` — folded into its open windows;
+* **late** (a late update): its minute window has closed but
+  ``wm < minute_end + grace + allowed_lateness_ms`` — folded into EVERY aggregate
+  of its minute and hour windows: an open (coarser) window folds it in memory and
+  counts it in ``late_events``; a closed one is queued for recompute
+  (:meth:`drain_recompute`), and the sink re-emits its row from the stored raw
+  documents with ``status = "late_update"`` — count, sum, means, exact medians and
+  OCR-seconds quantiles, ``late_events`` — at its next flush;
+* **too late**: beyond allowed lateness — in no aggregate; it only increments
+  ``too_late_events`` of its windows (open ones in memory, closed ones through a
+  recompute, so a row exists even for a window that never had a counted event).
+  The sink stores it with ``documents.is_late = 1`` and sends it to the late topic.
 
-**Closing.** A window closes when the closing watermark passes ``end + grace``
-(``watermark >= window_end + grace_ms``). It then emits one FINAL row
-(``is_final = True``) - exactly once per close - and its accumulator is
-dropped; a compact copy of the final aggregate is kept for
-``closed_retention_ms`` of watermark progress after the close, to account for
-late events. When it is dropped while a late event's re-emission is still
-pending (one batch can move the watermark past the retention before the next
-emission), that FINAL row is emitted first, so no ``late_events`` update is lost.
+Hence for every row, over the window's raw documents:
+``document_count = countIf(NOT is_late)``, ``late_events = countIf(late_update)``,
+``too_late_events = countIf(is_late)`` (:data:`ocrstream.tables.window_aggregate_sql`).
 
-**Current results.** While open, a window that changed emits CURRENT rows
-(``is_final = False``); all changed windows are emitted together at most once
-every ``emit_interval_ms`` of processing time (from ``process*``/``tick``), or
-on :meth:`~WindowOperator.flush`. A window that closes before its next current
-emission only emits its final row.
+Why closed windows are recomputed from ClickHouse instead of kept in memory
+---------------------------------------------------------------------------
+Exact medians and quantiles after a late event need every value of the window.
+Keeping them for 7 days of allowed lateness costs, per business-day at one
+document per second, 86,400 x 2 granularities x 3 values: ~4 MB as Python float
+lists (~0.5 MB as packed arrays) — and, worse, all of it in every checkpoint
+(the checkpoint is written each second). The raw ``documents`` rows are stored
+anyway and ordered by ``(business_id, event_time)``, so one ``GROUP BY`` over the
+affected windows recomputes them exactly; the operator keeps only *open* windows
+plus ~100 bytes of clock per business: a closed business-day costs 0 bytes of
+operator memory and checkpoint. The ClickHouse cost is one query per flush that
+has late events (all affected windows batched, reading only their key ranges):
+on the 2-core development machine, shared and busy, embedded chDB took about
+70 ms for 104 late windows (100 minutes + 4 hours) of one business-day of 86,400
+documents and about 60 ms for all 1,464 windows of that day; storage is the
+``documents`` rows that are kept anyway (``bench/aggregate.py`` reports late
+events/s end to end). On-time data never queries ClickHouse.
 
-**Late events** are never dropped. An event is late when its *finest* window
-(the minute) has already closed, i.e. ``watermark >= minute_end + grace_ms``
-at its arrival. Lateness is a property of the event, not of each window, so
-the ``documents`` table's one ``is_late`` flag agrees with every granularity:
-a late event is folded into NO window's count/sum/averages/quantiles/min/max;
-it only increments ``late_events`` of each window containing it (minute and
-hour alike, whether the hour window is still open or not). Therefore, for
-every window row: ``document_count = count() WHERE NOT is_late`` and
-``late_events = count() WHERE is_late`` over the raw documents of the window.
-The event comes back as a :class:`LateEvent` (the stream layer sends it to the
-late topic and writes it with ``is_late = 1``); each affected window is marked
-changed, and closed ones re-emit their FINAL row with the new ``late_events``
-at the next emission (coalesced like current rows: a burst of late events
-gives one re-emission per window per ``emit_interval_ms``). A late event for
-a window that saw no on-time event creates a late-only window
-(``document_count = 0``). If the window closed more than
-``closed_retention_ms`` (of watermark) ago its final aggregate is gone: the
-event is still returned (``LateWindow.tracked = False``) and counted in
-``stats["late_untracked"]``, but no row is emitted for that window (emitting
-one would overwrite the real final row).
-
-**State** is per input partition: open windows keyed by
-``(granularity, business_id, window_start)``, closed finals within retention,
-the watermark, the pending (changed) set and the **last processed offset**.
-A record whose offset is ``<=`` the partition's last processed offset is a
-redelivery and is skipped (``stats["duplicates"]``), which makes replays after
-a restore idempotent. :meth:`~WindowOperator.snapshot` /
-:meth:`~WindowOperator.restore` cover all of it as a JSON-serialisable dict
-(value lists packed as base64 float64); :meth:`~WindowOperator.revoke` /
-:meth:`~WindowOperator.assign` move single partitions between workers. Resume
+**State** per input partition: its clocks, open windows keyed by
+``(granularity index, business_id, window_start)``, the pending (changed) set,
+the recompute queue and the **last processed offset**: a record at or below it
+is a redelivery and is skipped (``stats["duplicates"]``), so replays after a
+restore are idempotent. :meth:`snapshot` / :meth:`restore` cover all of it as a
+JSON-serialisable dict; :meth:`revoke` / :meth:`assign` move partitions. Resume
 exactly by restoring the snapshot and seeking each partition to
-``last_offsets()[p] + 1``.
+``last_offsets()[p] + 1``. A snapshot of version 1 (no allowed lateness) or of
+another strategy restores into this one (see :func:`_load_partition`).
 
-**Invalid records** (no ``event_time``/``business_id``, non-numeric values)
-come back as :class:`Rejected` (for the dead-letter topic); they change no
-state except that their offset counts as processed.
+**Determinism.** Given the same per-partition record sequence and processing
+times, output is identical, also across :meth:`snapshot` / :meth:`restore`.
+Idle advance depends on processing time: it is the one source of decisions a
+replay may take differently (which events of a resumed idle clock are late);
+the exactly-once effect does not depend on it (late and on-time paths give the
+same aggregate, only ``late_events`` and the row status differ).
 
-**Determinism.** Given the same per-partition record sequence and the same
-processing times, output is identical, also across :meth:`snapshot` /
-:meth:`restore` (tested). Idle advancement depends on processing time, so it
-is the one source of non-replayable decisions (which events of a resumed,
-previously idle partition are late); in ``"operator"`` scope the interleaving
-of partitions matters as well, and partitions should be :meth:`assign`-ed up
-front (a partition first seen later cannot lower the already advanced
-operator watermark, exactly like a late-joining source in Flink).
-
-**Quantiles** are exact (ClickHouse ``quantileExact`` definition) for windows
-of up to ``exact_limit`` on-time events and DDSketch estimates (relative error
-<= ``relative_accuracy``) beyond; see :mod:`streams.aggregates`.
+**Quantiles** are exact (ClickHouse ``quantileExact``) for windows of up to
+``exact_limit`` counted events and DDSketch estimates beyond (relative error
+<= ``relative_accuracy``); see :mod:`streams.aggregates`. Recomputed rows are
+always exact.
 
 **API**::
 
     op = WindowOperator(settings.stream, ("minute", "hour"), clock=monotonic_ms,
-                        wall_clock=epoch_ms, watermark_scope=None, closed_retention_ms=None,
-                        exact_limit=8192, relative_accuracy=0.005)
-    # watermark_scope / closed_retention_ms: None = StreamSettings' values
-    # (defaults "partition" / 3 600 000 when the settings lack them)
-    op.process(partition, offset, record, now_ms=None) -> list[Emission]
-    op.process_batch(partition, [(offset, record), ...], now_ms=None) -> list[Emission]
-    op.tick(now_ms=None) -> list[Emission]      # idle advancement + due current rows
-    op.flush(now_ms=None) -> list[Emission]     # all pending rows now
-    op.snapshot(now_ms=None, partitions=None) -> dict   # JSON-serialisable
-    op.restore(snapshot, now_ms=None)
-    op.revoke(partitions, now_ms=None) -> {partition: part_snapshot}
-    op.assign(partitions, {partition: part_snapshot}, now_ms=None)
+                        wall_clock=epoch_ms, watermark_scope=None, allowed_lateness_ms=None)
+    op.process_fields(partition, [(offset, business, event_time, total, score, ocr_score,
+                                   ocr_s, doc_type), ...], now_ms=None) -> list[Emission]
+    op.process_batch(partition, [(offset, record_dict), ...], now_ms=None) -> list[Emission]
+    op.process(partition, offset, record_dict, now_ms=None) -> list[Emission]
+    op.tick(now_ms=None) / op.flush(now_ms=None) -> list[Emission]
+    op.drain_recompute() -> list[(business_id, granularity, window_start, window_end)]
+    op.snapshot(now_ms=None, partitions=None) -> dict;  op.restore(snapshot, now_ms=None)
+    op.revoke(partitions, now_ms=None) -> {p: part};  op.assign(partitions, {p: part}, now_ms=None)
     op.last_offsets() -> {partition: last processed offset}
-    Emission = WindowResult | LateEvent | Rejected
-
-**Rows** (:attr:`WindowResult.row`) have exactly the ``WindowAggregate`` field
-names (see :mod:`streams.aggregates` for the aggregate and median definitions);
-``emitted_at`` is the injected ``wall_clock`` (epoch ms). The ClickHouse
-``windows.version`` column is the sink's: :attr:`WindowResult.revision`
-(per-window emission counter, deterministic under replay, final > current)
-is a suitable version.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Any
 
 from ocrstream import metrics
 from ocrstream.settings import StreamSettings
-from streams.aggregates import (
-    DEFAULT_EXACT_LIMIT,
-    DEFAULT_RELATIVE_ACCURACY,
-    AggConfig,
-    FinalAgg,
-    WindowAcc,
-)
+from ocrstream.tables import GRANULARITY_MS, STATUS_CURRENT, STATUS_FINAL
+from streams.aggregates import DEFAULT_EXACT_LIMIT, DEFAULT_RELATIVE_ACCURACY, AggConfig, WindowAcc
+from streams.clock import PARTITION_CLOCK, SCOPES, Clock, Scope, min_active_watermark
 
-GRANULARITY_MS: dict[str, int] = {
-    "second": 1_000,
-    "minute": 60_000,
-    "hour": 3_600_000,
-    "day": 86_400_000,
-}
-
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 WindowKey = tuple[int, str, int]  # (granularity index, business_id, window_start)
+
+#: The decoded fields a window needs, per record (the fast path's input):
+#: (offset, business_id, event_time ms, total or 0.0, score, ocr_score, ocr_s, doc_type)
+WindowFields = tuple[int, str, int, float, float, float, float, str]
 
 
 class InvalidRecord(ValueError):
@@ -171,7 +129,7 @@ class InvalidRecord(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class WindowResult:
-    """One ``WindowAggregate`` row (current or final) of one window."""
+    """One ``WindowAggregate`` row (current or final) of one open window."""
 
     row: dict[str, Any]
     partition: int
@@ -190,25 +148,23 @@ class WindowResult:
 
 
 @dataclass(frozen=True, slots=True)
-class LateWindow:
-    granularity: str
-    window_start: int
-    window_end: int
-    #: False when the window's final aggregate is past retention: no row update.
-    tracked: bool
-
-
-@dataclass(frozen=True, slots=True)
 class LateEvent:
-    """An event that arrived after its (minute) window closed; for the late topic."""
+    """An event that arrived after its minute window closed.
 
-    record: dict[str, Any]
+    ``too_late``: beyond allowed lateness (in no aggregate; ``documents.is_late``, late
+    topic). Otherwise a late update (``documents.late_update``, folded in).
+    ``recomputed``: ``(granularity, window_start)`` of its windows that were closed
+    and are queued for recompute from the stored documents.
+    """
+
     partition: int
     offset: int
     business_id: str
     event_time: int
     watermark: int
-    windows: tuple[LateWindow, ...]
+    too_late: bool
+    recomputed: tuple[tuple[str, int], ...]
+    record: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,34 +206,45 @@ def _as_ms(value: Any) -> int:
         raise InvalidRecord(f"event_time must be epoch ms, got {value!r}") from exc
 
 
+def window_fields(offset: int, record: Mapping[str, Any]) -> WindowFields:
+    """The :data:`WindowFields` of a record dict (raises on unusable values)."""
+    et = record["event_time"]
+    if et.__class__ is not int:
+        et = _as_ms(et)
+    business = record["business_id"]
+    if business.__class__ is not str or not business:
+        raise InvalidRecord("business_id must be a non-empty string")
+    fields = record.get("fields")
+    total = fields.get("total") if fields else None
+    timings = record.get("timings")
+    return (
+        offset, business, et, 0.0 if total is None else float(total), float(record.get("score", 0.0)),
+        float(record.get("ocr_score", 0.0)), float(timings.get("ocr_s", 0.0)) if timings else 0.0,
+        record.get("doc_type") or "",
+    )  # fmt: skip
+
+
 class _Partition:
     """All state of one input partition."""
 
-    __slots__ = (
-        "pid", "last_offset", "max_et", "base_wm", "wm", "last_seen",
-        "windows", "heap", "closed", "closed_q", "dirty",
-    )  # fmt: skip
+    __slots__ = ("pid", "last_offset", "clocks", "floor", "windows", "dirty", "recompute")
 
-    def __init__(self, pid: int, now: int) -> None:
+    def __init__(self, pid: int) -> None:
         self.pid = pid
         self.last_offset = -1
-        self.max_et: int | None = None
-        self.base_wm: int | None = None  # watermark right after the last record
-        self.wm: int | None = None  # current watermark (idle-advanced), monotonic
-        self.last_seen = now  # processing time of the last record (or of assignment)
+        self.clocks: dict[str, Clock] = {}  # clock key (business or PARTITION_CLOCK) -> clock
+        self.floor: int | None = None  # initial watermark of new clocks (strategy change only)
         self.windows: dict[WindowKey, WindowAcc] = {}
-        self.heap: list[tuple[int, int, str, int]] = []  # (close_at, gi, business, start)
-        self.closed: dict[WindowKey, FinalAgg] = {}
-        self.closed_q: deque[tuple[int, WindowKey]] = deque()  # (close_at, key), close order
-        self.dirty: dict[WindowKey, None] = {}  # ordered set of changed windows
+        self.dirty: dict[WindowKey, None] = {}  # ordered set of changed open windows
+        self.recompute: dict[WindowKey, None] = {}  # closed windows to recompute from ClickHouse
 
 
 class WindowOperator:
     """Tumbling event-time windows per ``business_id``; see the module docstring.
 
     ``clock`` returns processing time in ms (monotonic) and is used when a
-    ``now_ms`` argument is omitted; ``wall_clock`` (epoch ms) stamps
-    ``emitted_at``.
+    ``now_ms`` argument is omitted; ``wall_clock`` (epoch ms) stamps ``emitted_at``.
+    ``watermark_scope`` / ``allowed_lateness_ms``: ``None`` = the settings' values.
     """
 
     def __init__(
@@ -287,16 +254,13 @@ class WindowOperator:
         clock: Callable[[], int] = _default_clock,
         *,
         wall_clock: Callable[[], int] = _default_wall_clock,
-        watermark_scope: Literal["partition", "operator"] | None = None,
-        closed_retention_ms: int | None = None,
+        watermark_scope: Scope | None = None,
+        allowed_lateness_ms: int | None = None,
         exact_limit: int = DEFAULT_EXACT_LIMIT,
         relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
     ) -> None:
-        # None: from settings (StreamSettings.watermark_scope / closed_retention_ms when present)
-        if watermark_scope is None:
-            watermark_scope = getattr(settings, "watermark_scope", "partition")
-        if closed_retention_ms is None:
-            closed_retention_ms = int(getattr(settings, "closed_retention_ms", 3_600_000))
+        scope = settings.watermark_scope if watermark_scope is None else watermark_scope
+        lateness = settings.allowed_lateness_ms if allowed_lateness_ms is None else allowed_lateness_ms
         names = tuple(granularities)
         if not names:
             raise ValueError("at least one granularity")
@@ -310,10 +274,10 @@ class WindowOperator:
         for small, big in zip(sizes, sizes[1:]):
             if big % small:
                 raise ValueError("window sizes must divide each other")
-        if watermark_scope not in ("partition", "operator"):
-            raise ValueError(f"watermark_scope must be 'partition' or 'operator', got {watermark_scope!r}")
-        if settings.out_of_orderness_ms < 0 or settings.grace_ms < 0 or closed_retention_ms < 0:
-            raise ValueError("out_of_orderness_ms, grace_ms and closed_retention_ms must be >= 0")
+        if scope not in SCOPES:
+            raise ValueError(f"watermark_scope must be one of {SCOPES}, got {scope!r}")
+        if settings.out_of_orderness_ms < 0 or settings.grace_ms < 0 or lateness < 0:
+            raise ValueError("out_of_orderness_ms, grace_ms and allowed_lateness_ms must be >= 0")
         self.settings = settings
         self.granularities: tuple[str, ...] = names
         self.sizes: tuple[int, ...] = sizes
@@ -322,8 +286,8 @@ class WindowOperator:
         self.grace = settings.grace_ms
         self.idle_timeout = settings.idle_timeout_ms
         self.emit_interval = settings.emit_interval_ms
-        self.retention = closed_retention_ms
-        self.scope = watermark_scope
+        self.allowed_lateness = lateness
+        self.scope: Scope = scope
         self._clock = clock
         self._wall_clock = wall_clock
         self._cfg = AggConfig(exact_limit=exact_limit, relative_accuracy=relative_accuracy)
@@ -333,11 +297,12 @@ class WindowOperator:
         self.stats: dict[str, int] = {
             "events": 0,
             "late": 0,
-            "late_untracked": 0,
+            "too_late": 0,
             "duplicates": 0,
             "rejected": 0,
             "windows_closed": 0,
             "rows_emitted": 0,
+            "recomputes": 0,
         }
 
     # -- public API ---------------------------------------------------------------
@@ -346,14 +311,50 @@ class WindowOperator:
         return self.process_batch(partition, ((offset, record),), now_ms)
 
     def process_batch(
-        self, partition: int, records: Iterable[tuple[int, dict[str, Any]]], now_ms: int | None = None
+        self, partition: int, records: Iterable[tuple[int, Mapping[str, Any]]], now_ms: int | None = None
     ) -> list[Emission]:
-        """Feed ``(offset, record)`` pairs of one partition, in offset order (the fast path)."""
-        now = self._clock() if now_ms is None else now_ms
-        ps = self._parts.get(partition)
-        if ps is None:
-            ps = self._parts[partition] = _Partition(partition, now)
+        """Feed ``(offset, record dict)`` pairs of one partition, in offset order.
+
+        A record without usable fields comes back as :class:`Rejected` (its offset
+        counts as processed, nothing else changes); late ones carry their record.
+        """
         out: list[Emission] = []
+        items: list[WindowFields] = []
+        by_offset: dict[int, Any] = {}
+        ps = self._part(partition, self._clock() if now_ms is None else now_ms)
+        last = ps.last_offset
+        for offset, record in records:
+            if offset <= last:
+                self.stats["duplicates"] += 1
+                continue
+            try:
+                items.append(window_fields(offset, record))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                if items:  # keep offset order: process what came before first
+                    out += self.process_fields(partition, items, now_ms)
+                    items = []
+                out.append(Rejected(record, partition, offset, f"{type(exc).__name__}: {exc}"))
+                ps.last_offset = last = offset
+                self.stats["rejected"] += 1
+                continue
+            by_offset[offset] = record
+            last = offset
+        if items:
+            out += self.process_fields(partition, items, now_ms)
+        return [
+            LateEvent(e.partition, e.offset, e.business_id, e.event_time, e.watermark, e.too_late, e.recomputed,
+                      by_offset.get(e.offset)) if e.__class__ is LateEvent else e
+            for e in out
+        ]  # fmt: skip
+
+    def process_fields(
+        self, partition: int, items: Iterable[WindowFields], now_ms: int | None = None
+    ) -> list[Emission]:
+        """Feed decoded :data:`WindowFields` of one partition, in offset order (the fast path)."""
+        now = self._clock() if now_ms is None else now_ms
+        ps = self._part(partition, now)
+        out: list[Emission] = []
+        key_scope = self.scope == "key"
         operator_scope = self.scope == "operator"
         ooo = self.ooo
         grace = self.grace
@@ -362,52 +363,40 @@ class WindowOperator:
         size0 = self.sizes[0]
         cfg = self._cfg
         windows = ps.windows
-        heap = ps.heap
         dirty = ps.dirty
+        clocks = ps.clocks
         stats = self.stats
+        heappush = heapq.heappush
         n_events = 0
-        for offset, record in records:
-            if offset <= ps.last_offset:
+        last = ps.last_offset
+        for item in items:
+            offset, business, et, total, score, ocr_score, ocr_s, doc_type = item
+            if offset <= last:
                 stats["duplicates"] += 1
                 continue
-            try:  # validate and extract everything first: a bad record changes no state
-                et = record["event_time"]
-                if et.__class__ is not int:
-                    et = _as_ms(et)
-                business = record["business_id"]
-                if business.__class__ is not str or not business:
-                    raise InvalidRecord("business_id must be a non-empty string")
-                fields = record.get("fields")
-                total = fields.get("total") if fields else None
-                total = 0.0 if total is None else float(total)
-                score = float(record.get("score", 0.0))
-                ocr_score = float(record.get("ocr_score", 0.0))
-                timings = record.get("timings")
-                ocr_s = float(timings.get("ocr_s", 0.0)) if timings else 0.0
-                doc_type = record.get("doc_type") or ""
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                out.append(Rejected(record, partition, offset, f"{type(exc).__name__}: {exc}"))
-                ps.last_offset = offset
-                stats["rejected"] += 1
-                continue
-            # idle advancement (processing time since the last record)
-            if ps.base_wm is not None and now - ps.last_seen >= idle:
-                adv = ps.base_wm + (now - ps.last_seen)
-                if adv > ps.wm:  # type: ignore[operator]
-                    ps.wm = adv
-            ps.base_wm = ps.wm
-            ps.last_seen = now
-            ps.last_offset = offset
+            last = ps.last_offset = offset
             n_events += 1
+            ck_key = business if key_scope else PARTITION_CLOCK
+            ck = clocks.get(ck_key)
+            if ck is None:
+                ck = clocks[ck_key] = Clock(now, ps.floor)
+            # idle advance (processing time since the clock's last record)
+            if ck.base_wm is not None and now - ck.last_seen >= idle:
+                adv = ck.base_wm + (now - ck.last_seen)
+                if adv > ck.wm:  # type: ignore[operator]
+                    ck.wm = adv
+            ck.base_wm = ck.wm
+            ck.last_seen = now
+            heap = ck.heap
             if operator_scope:
                 wm = self._operator_wm(now, out)
             else:
-                wm = ps.wm
+                wm = ck.wm
                 if wm is not None and heap and heap[0][0] <= wm:
-                    self._close(ps, wm, out)
-            # lateness: is the event's finest window closed?
+                    self._close(ps, heap, wm, out)
+            # lateness: has the event's minute window closed?
             if wm is not None and wm >= et - et % size0 + size0 + grace:
-                out.append(self._late(ps, offset, record, business, et, wm))
+                out.append(self._late(ps, heap, item, wm))
             else:
                 for gi, size in gs:
                     start = et - et % size
@@ -415,38 +404,39 @@ class WindowOperator:
                     acc = windows.get(key)
                     if acc is None:
                         acc = windows[key] = WindowAcc(cfg)
-                        heapq.heappush(heap, (start + size + grace, gi, business, start))
+                        heappush(heap, (start + size + grace, gi, business, start))
                     acc.add(et, total, score, ocr_score, ocr_s, doc_type)
                     dirty[key] = None
             # watermark advance
-            if ps.max_et is None or et > ps.max_et:
-                ps.max_et = et
+            if ck.max_et is None or et > ck.max_et:
+                ck.max_et = et
                 nw = et - ooo
-                if ps.wm is None or nw > ps.wm:
-                    ps.wm = ps.base_wm = nw
+                if ck.wm is None or nw > ck.wm:
+                    ck.wm = ck.base_wm = nw
                     if operator_scope:
                         self._operator_wm(now, out)
                     elif heap and heap[0][0] <= nw:
-                        self._close(ps, nw, out)
+                        self._close(ps, heap, nw, out)
         stats["events"] += n_events
         self._maybe_emit(now, out)
         return out
 
     def tick(self, now_ms: int | None = None) -> list[Emission]:
-        """Advance idle partitions' watermarks by processing time, close what that
-        closes, and emit pending current rows when ``emit_interval_ms`` has passed."""
+        """Advance idle clocks by processing time, close what that closes, and emit
+        pending current rows when ``emit_interval_ms`` has passed."""
         now = self._clock() if now_ms is None else now_ms
         out: list[Emission] = []
         if self.scope == "operator":
             self._operator_wm(now, out)
         else:
+            idle = self.idle_timeout
             for pid in sorted(self._parts):
                 ps = self._parts[pid]
-                wm = self._advance_idle(ps, now)
-                if wm is not None and ps.heap and ps.heap[0][0] <= wm:
-                    self._close(ps, wm, out)
-                elif wm is not None and ps.closed_q:
-                    self._purge(ps, wm, out)
+                for ck in list(ps.clocks.values()):
+                    if ck.heap:
+                        wm = ck.advance_idle(now, idle)
+                        if wm is not None and ck.heap[0][0] <= wm:
+                            self._close(ps, ck.heap, wm, out)
         self._maybe_emit(now, out)
         return out
 
@@ -459,6 +449,19 @@ class WindowOperator:
             self._next_emit = now + self.emit_interval
         return out
 
+    def drain_recompute(self) -> list[tuple[str, str, int, int]]:
+        """Closed windows changed by late / too-late events since the last call, as
+        ``(business_id, granularity, window_start, window_end)``; the caller re-emits
+        their rows from the stored documents (:mod:`streams.recompute`)."""
+        out: list[tuple[str, str, int, int]] = []
+        for pid in sorted(self._parts):
+            ps = self._parts[pid]
+            for gi, business, start in ps.recompute:
+                out.append((business, self.granularities[gi], start, start + self.sizes[gi]))
+            ps.recompute.clear()
+        self.stats["recomputes"] += len(out)
+        return out
+
     @property
     def partitions(self) -> tuple[int, ...]:
         return tuple(sorted(self._parts))
@@ -467,23 +470,49 @@ class WindowOperator:
         """Last processed input offset per partition (-1: none); resume at +1."""
         return {pid: ps.last_offset for pid, ps in sorted(self._parts.items())}
 
-    def partition_watermark(self, partition: int, now_ms: int | None = None) -> int | None:
-        """The partition's current watermark (idle advancement included)."""
+    def key_watermark(self, partition: int, business_id: str, now_ms: int | None = None) -> int | None:
+        """The watermark that decides lateness for ``business_id`` (idle advance included)."""
         ps = self._parts.get(partition)
         if ps is None:
             return None
         now = self._clock() if now_ms is None else now_ms
-        return self._advance_idle(ps, now)
+        if self.scope == "operator":
+            return self._gwm
+        ck = ps.clocks.get(business_id if self.scope == "key" else PARTITION_CLOCK)
+        return ps.floor if ck is None else ck.advance_idle(now, self.idle_timeout)
+
+    def partition_watermark(self, partition: int, now_ms: int | None = None) -> int | None:
+        """The partition's watermark: its clock's (``"partition"``/``"operator"`` scope), or the
+        most advanced business clock (``"key"``), idle advance included."""
+        ps = self._parts.get(partition)
+        if ps is None:
+            return None
+        now = self._clock() if now_ms is None else now_ms
+        wms = [w for ck in ps.clocks.values() if (w := ck.advance_idle(now, self.idle_timeout)) is not None]
+        return max(wms) if wms else None
 
     @property
     def watermark(self) -> int | None:
-        """Flink-style operator watermark: min over active partitions (all, if all idle)."""
+        """Flink-style operator watermark: the closing one in ``"operator"`` scope, else the
+        minimum over active clocks (all, if all are idle)."""
         if self.scope == "operator":
             return self._gwm
-        return self._min_wm(self._clock())
+        clocks = [ck for ps in self._parts.values() for ck in ps.clocks.values()]
+        return min_active_watermark(clocks, self._clock(), self.idle_timeout)
+
+    def max_event_time(self, partition: int) -> int | None:
+        """The newest event time any clock of ``partition`` has seen (None: none yet)."""
+        ps = self._parts.get(partition)
+        if ps is None:
+            return None
+        seen = [ck.max_et for ck in ps.clocks.values() if ck.max_et is not None]
+        return max(seen) if seen else None
 
     def open_windows(self) -> int:
         return sum(len(ps.windows) for ps in self._parts.values())
+
+    def clock_count(self) -> int:
+        return sum(len(ps.clocks) for ps in self._parts.values())
 
     # -- rebalance / checkpoint ---------------------------------------------------
     def assign(
@@ -500,7 +529,9 @@ class WindowOperator:
             part = snapshots.get(pid)
             if part is None:
                 part = snapshots.get(str(pid))  # type: ignore[call-overload]
-            self._parts[pid] = self._load_partition(pid, part, now) if part else _Partition(pid, now)
+            self._parts[pid] = self._load_partition(pid, part, now) if part else _Partition(pid)
+            if self.scope == "operator" and PARTITION_CLOCK not in self._parts[pid].clocks:
+                self._parts[pid].clocks[PARTITION_CLOCK] = Clock(now)  # holds the min back until idle
 
     def revoke(self, partitions: Iterable[int], now_ms: int | None = None) -> dict[int, dict[str, Any]]:
         """Give up ``partitions``; returns their snapshot parts (for the new owner)."""
@@ -528,7 +559,7 @@ class WindowOperator:
 
     def restore(self, snapshot: Mapping[str, Any], now_ms: int | None = None) -> None:
         """Replace all state with ``snapshot`` (from :meth:`snapshot`, maybe JSON round-tripped)."""
-        if snapshot.get("v") != SNAPSHOT_VERSION:
+        if snapshot.get("v") not in (1, SNAPSHOT_VERSION):
             raise ValueError(f"unsupported snapshot version {snapshot.get('v')!r}")
         if list(snapshot["granularities"]) != list(self.granularities):
             raise ValueError(f"snapshot granularities {snapshot['granularities']} != {list(self.granularities)}")
@@ -542,146 +573,73 @@ class WindowOperator:
         self.stats.update(snapshot.get("stats", {}))
 
     # -- internals ----------------------------------------------------------------
-    def _advance_idle(self, ps: _Partition, now: int) -> int | None:
-        if ps.base_wm is not None and now - ps.last_seen >= self.idle_timeout:
-            adv = ps.base_wm + (now - ps.last_seen)
-            if adv > ps.wm:  # type: ignore[operator]
-                ps.wm = adv
-        return ps.wm
-
-    def _min_wm(self, now: int) -> int | None:
-        """Min over non-idle partitions; when all are idle, min of their advanced watermarks."""
-        active: list[int] = []
-        blocked = False
-        idle_wms: list[int] = []
-        for ps in self._parts.values():
-            wm = self._advance_idle(ps, now)
-            if now - ps.last_seen < self.idle_timeout:
-                if wm is None:
-                    blocked = True
-                else:
-                    active.append(wm)
-            elif wm is not None:
-                idle_wms.append(wm)
-        if blocked:
-            return None
-        if active:
-            return min(active)
-        return min(idle_wms) if idle_wms else None
+    def _part(self, partition: int, now: int) -> _Partition:
+        ps = self._parts.get(partition)
+        if ps is None:
+            ps = self._parts[partition] = _Partition(partition)
+            if self.scope == "operator":
+                ps.clocks[PARTITION_CLOCK] = Clock(now)
+        return ps
 
     def _operator_wm(self, now: int, out: list[Emission]) -> int | None:
         """Recompute the operator-scope watermark (monotonic) and close what it closes."""
-        wm = self._min_wm(now)
+        clocks = [ps.clocks[PARTITION_CLOCK] for ps in self._parts.values() if PARTITION_CLOCK in ps.clocks]
+        wm = min_active_watermark(clocks, now, self.idle_timeout)
         if wm is not None and (self._gwm is None or wm > self._gwm):
             self._gwm = wm
             for pid in sorted(self._parts):
                 ps = self._parts[pid]
-                if ps.heap and ps.heap[0][0] <= wm:
-                    self._close(ps, wm, out)
-                elif ps.closed_q:
-                    self._purge(ps, wm, out)
+                ck = ps.clocks.get(PARTITION_CLOCK)
+                if ck is not None and ck.heap and ck.heap[0][0] <= wm:
+                    self._close(ps, ck.heap, wm, out)
         return self._gwm
 
-    def _close(self, ps: _Partition, wm: int, out: list[Emission]) -> None:
-        heap = ps.heap
+    def _close(self, ps: _Partition, heap: list[Any], wm: int, out: list[Emission]) -> None:
         windows = ps.windows
         emitted_at = self._wall_clock()
         granularities = self.granularities
         sizes = self.sizes
         while heap and heap[0][0] <= wm:
-            close_at, gi, business, start = heapq.heappop(heap)
+            _, gi, business, start = heapq.heappop(heap)
             key = (gi, business, start)
             acc = windows.pop(key)
             ps.dirty.pop(key, None)
             acc.revision += 1
             final = acc.finalize()
-            ps.closed[key] = final
-            ps.closed_q.append((close_at, key))
-            out.append(
-                WindowResult(
-                    final.row(business, granularities[gi], start, start + sizes[gi], True, emitted_at),
-                    ps.pid,
-                    final.revision,
-                    final.exact,
-                )
-            )
+            out.append(WindowResult(
+                final.row(business, granularities[gi], start, start + sizes[gi], STATUS_FINAL, emitted_at),
+                ps.pid, final.revision, final.exact,
+            ))  # fmt: skip
             self.stats["windows_closed"] += 1
             self.stats["rows_emitted"] += 1
             metrics.WINDOW_CLOSE_DELAY.observe(max(0, emitted_at - start - sizes[gi]) / 1000.0,
                                                granularity=granularities[gi])
-        self._purge(ps, wm, out)
 
-    def _purge(self, ps: _Partition, wm: int, out: list[Emission]) -> None:
-        """Forget closed finals ``closed_retention_ms`` of watermark after their close.
-
-        A final that is still pending a re-emission (a late event changed it since
-        its last row) emits that FINAL row first: one batch of a fast replay can move
-        the watermark past the retention before the next ``emit_interval_ms``, and
-        the ``late_events`` update must not be lost with the aggregate.
-        """
-        q = ps.closed_q
-        limit = wm - self.retention
-        if not q or q[0][0] > limit:
-            return
-        closed = ps.closed
-        dirty = ps.dirty
-        emitted_at: int | None = None
-        while q and q[0][0] <= limit:
-            _, key = q.popleft()
-            final = closed.pop(key, None)
-            if key in dirty:
-                del dirty[key]
-                if final is not None and key not in ps.windows:
-                    if emitted_at is None:
-                        emitted_at = self._wall_clock()
-                    gi, business, start = key
-                    final.revision += 1
-                    out.append(
-                        WindowResult(
-                            final.row(business, self.granularities[gi], start, start + self.sizes[gi], True,
-                                      emitted_at),
-                            ps.pid,
-                            final.revision,
-                            final.exact,
-                        )
-                    )
-                    self.stats["rows_emitted"] += 1
-
-    def _late(
-        self, ps: _Partition, offset: int, record: dict[str, Any], business: str, et: int, wm: int
-    ) -> LateEvent:
-        self.stats["late"] += 1
-        lws: list[LateWindow] = []
-        untracked = False
+    def _late(self, ps: _Partition, heap: list[Any], item: WindowFields, wm: int) -> LateEvent:
+        offset, business, et, total, score, ocr_score, ocr_s, doc_type = item
+        size0 = self.sizes[0]
+        too_late = wm >= et - et % size0 + size0 + self.grace + self.allowed_lateness
+        self.stats["too_late" if too_late else "late"] += 1
+        recomputed: list[tuple[str, int]] = []
         for gi, size in self._gs:
             start = et - et % size
             key = (gi, business, start)
             close_at = start + size + self.grace
-            tracked = True
             acc = ps.windows.get(key)
-            if acc is not None:  # still open (a coarser window)
-                acc.late += 1
-            else:
-                final = ps.closed.get(key)
-                if final is not None:
-                    final.late += 1
-                elif close_at > wm:  # open but not created yet: late-only so far
-                    acc = ps.windows[key] = WindowAcc(self._cfg)
-                    acc.late = 1
-                    heapq.heappush(ps.heap, (close_at, gi, business, start))
-                elif close_at + self.retention > wm:  # closed, never had an on-time event
-                    ps.closed[key] = FinalAgg.empty(late=1)
-                    ps.closed_q.append((close_at, key))
+            if acc is None and close_at > wm:  # a coarser window not opened yet: open it
+                acc = ps.windows[key] = WindowAcc(self._cfg)
+                heapq.heappush(heap, (close_at, gi, business, start))
+            if acc is not None:
+                if too_late:
+                    acc.too_late += 1
                 else:
-                    tracked = False
-            if tracked:
+                    acc.add(et, total, score, ocr_score, ocr_s, doc_type)
+                    acc.late += 1
                 ps.dirty[key] = None
             else:
-                untracked = True
-            lws.append(LateWindow(self.granularities[gi], start, start + size, tracked))
-        if untracked:
-            self.stats["late_untracked"] += 1
-        return LateEvent(record, ps.pid, offset, business, et, wm, tuple(lws))
+                ps.recompute[key] = None
+                recomputed.append((self.granularities[gi], start))
+        return LateEvent(ps.pid, offset, business, et, wm, too_late, tuple(recomputed))
 
     def _maybe_emit(self, now: int, out: list[Emission]) -> None:
         if self._next_emit is None:
@@ -702,56 +660,74 @@ class WindowOperator:
                 emitted_at = self._wall_clock()
             for key in ps.dirty:
                 gi, business, start = key
-                acc = ps.windows.get(key)
-                if acc is not None:
-                    acc.revision += 1
-                    agg = acc.finalize()
-                    is_final = False
-                else:
-                    agg = ps.closed[key]
-                    agg.revision += 1
-                    is_final = True
-                out.append(
-                    WindowResult(
-                        agg.row(business, granularities[gi], start, start + sizes[gi], is_final, emitted_at),
-                        pid,
-                        agg.revision,
-                        agg.exact,
-                    )
-                )
+                acc = ps.windows[key]
+                acc.revision += 1
+                agg = acc.finalize()
+                out.append(WindowResult(
+                    agg.row(business, granularities[gi], start, start + sizes[gi], STATUS_CURRENT, emitted_at),
+                    pid, agg.revision, agg.exact,
+                ))  # fmt: skip
                 self.stats["rows_emitted"] += 1
             ps.dirty.clear()
 
     def _dump_partition(self, ps: _Partition, now: int) -> dict[str, Any]:
         return {
             "last_offset": ps.last_offset,
-            "max_et": ps.max_et,
-            "base_wm": ps.base_wm,
-            "wm": ps.wm,
-            "idle_for": now - ps.last_seen,
+            "floor": ps.floor,
+            "clocks": [[k, *ck.state(now)] for k, ck in ps.clocks.items()],
             "open": [[gi, b, s, acc.state()] for (gi, b, s), acc in ps.windows.items()],
-            "closed": [[close_at, gi, b, s, ps.closed[(gi, b, s)].state()] for close_at, (gi, b, s) in ps.closed_q],
             "dirty": [list(k) for k in ps.dirty],
+            "recompute": [list(k) for k in ps.recompute],
         }
 
     def _load_partition(self, pid: int, part: Mapping[str, Any], now: int) -> _Partition:
-        ps = _Partition(pid, now - int(part.get("idle_for", 0)))
+        """A partition from its snapshot part, converted to this operator's strategy.
+
+        Version 1 parts (one partition watermark, closed finals kept for late counts)
+        and parts of another strategy load too: ``"key"`` scope from a partition
+        clock gives every business with open windows a copy of it and sets the
+        partition's ``floor`` to it (new businesses start there); one clock from
+        business clocks takes the most advanced one. Closed windows a v1 part still
+        had pending re-emissions for are queued for recompute.
+        """
+        ps = _Partition(pid)
         ps.last_offset = int(part["last_offset"])
-        ps.max_et = part["max_et"]
-        ps.base_wm = part["base_wm"]
-        ps.wm = part["wm"]
-        sizes = self.sizes
+        if "clocks" in part:  # v2
+            loaded = {str(k): Clock.from_state(st, now) for k, *st in part["clocks"]}
+            ps.floor = part.get("floor")
+            for gi, b, s in part.get("recompute", []):
+                ps.recompute[(int(gi), str(b), int(s))] = None
+        else:  # v1: one clock for the partition
+            loaded = {PARTITION_CLOCK: Clock.from_state(
+                [part["max_et"], part["base_wm"], part["wm"], part.get("idle_for", 0)], now)}
+            for _close_at, gi, b, s, _st in part.get("closed", []):
+                if [gi, b, s] in part.get("dirty", []):
+                    ps.recompute[(int(gi), str(b), int(s))] = None
         for gi, b, s, st in part["open"]:
-            key = (int(gi), str(b), int(s))
-            ps.windows[key] = WindowAcc.from_state(self._cfg, st)
-            ps.heap.append((key[2] + sizes[key[0]] + self.grace, key[0], key[1], key[2]))
-        heapq.heapify(ps.heap)
-        for close_at, gi, b, s, st in part["closed"]:
-            key = (int(gi), str(b), int(s))
-            ps.closed[key] = FinalAgg.from_state(st)
-            ps.closed_q.append((int(close_at), key))
+            ps.windows[(int(gi), str(b), int(s))] = WindowAcc.from_state(self._cfg, st)
         for gi, b, s in part["dirty"]:
-            ps.dirty[(int(gi), str(b), int(s))] = None
+            key = (int(gi), str(b), int(s))
+            if key in ps.windows:
+                ps.dirty[key] = None
+        key_scope = self.scope == "key"
+        if key_scope and PARTITION_CLOCK in loaded:
+            base = loaded.pop(PARTITION_CLOCK)
+            ps.floor = base.wm if ps.floor is None else ps.floor
+            for _gi, b, _s in ps.windows:
+                loaded.setdefault(b, Clock.from_state(base.state(now), now))
+        elif not key_scope and (set(loaded) - {PARTITION_CLOCK}):
+            loaded = {PARTITION_CLOCK: Clock.merged(list(loaded.values()), now)}
+        ps.clocks = loaded
+        sizes = self.sizes
+        for key in ps.windows:
+            gi, b, s = key
+            ck_key = b if key_scope else PARTITION_CLOCK
+            ck = ps.clocks.get(ck_key)
+            if ck is None:
+                ck = ps.clocks[ck_key] = Clock(now, ps.floor)
+            ck.heap.append((s + sizes[gi] + self.grace, gi, b, s))
+        for ck in ps.clocks.values():
+            heapq.heapify(ck.heap)
         return ps
 
 
@@ -760,8 +736,9 @@ __all__ = [
     "GRANULARITY_MS",
     "InvalidRecord",
     "LateEvent",
-    "LateWindow",
     "Rejected",
+    "WindowFields",
     "WindowOperator",
     "WindowResult",
+    "window_fields",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
@@ -48,17 +49,50 @@ def publish(settings: Settings, n: int = 50_000, **kwargs: Any) -> tuple[int, di
     return stats.delivered, events.truth
 
 
-def assert_equal_report(report: dict[str, Any], n: int) -> None:
-    """The windows == SQL aggregation check plus the accounting of late events."""
+def publish_with_backfill(settings: Settings, n: int = 50_000, backfill: int = 3_000,
+                          too_late: int = 300) -> tuple[int, int]:
+    """``n`` live events (as :func:`publish`) with, interleaved at random positions, a backfill
+    of the same businesses from the 6 days before (late updates) and events 8-9 days old
+    (too late). Returns (delivered, too-late count)."""
+    from producers.events import generate_events, publish_events
+
+    live = list(make_events(n))
+    old = list(generate_events(5, rate=backfill / (6 * 86_400), duration_s=6 * 86_400, start_ms=START_MS - 6 * 86_400_000,
+                               seed=21))
+    ancient = list(generate_events(5, rate=too_late / 86_400, duration_s=86_400, start_ms=START_MS - 9 * 86_400_000,
+                                   seed=22))
+    rnd = random.Random(23)
+    slots = sorted(rnd.sample(range(n // 10, n), len(old) + len(ancient)))  # after the clocks are past them
+    extra = old + ancient
+    rnd.shuffle(extra)
+    merged: list[dict[str, Any]] = []
+    it = iter(zip(slots, extra))
+    nxt = next(it, None)
+    for i, r in enumerate(live):
+        while nxt is not None and nxt[0] == i:
+            merged.append(nxt[1])
+            nxt = next(it, None)
+        merged.append(r)
+    stats = publish_events(settings, merged)
+    assert stats.failed == 0, stats.errors
+    return stats.delivered, len(ancient)
+
+
+def assert_equal_report(report: dict[str, Any], n: int, *, too_late: bool = False) -> None:
+    """The windows == SQL aggregation check plus the accounting of late documents: every
+    late update is counted in its windows and in their late_events, every too-late one
+    in too_late_events of its minute and hour windows and nowhere else."""
     assert report["mismatches"] == [], report["mismatches"]
     assert report["missing"] == 0
     assert report["documents"] == n, report
     assert report["distinct_documents"] == n, report
-    assert report["late_documents"] > 0, report
-    # every late document is counted in its minute and its hour window, every on-time one once
-    assert report["late_in_minute_windows"] == report["late_documents"], report
-    assert report["late_in_hour_windows"] == report["late_documents"], report
-    assert report["on_time_in_minute_windows"] == n - report["late_documents"], report
+    assert report["late_update_documents"] > 0, report
+    assert (report["too_late_documents"] > 0) == too_late, report
+    counted = n - report["too_late_documents"]
+    assert report["counted_in_minute_windows"] == counted == report["counted_in_hour_windows"], report
+    assert report["late_in_minute_windows"] == report["late_update_documents"], report
+    assert report["too_late_in_minute_windows"] == report["too_late_documents"], report
+    assert report["too_late_in_hour_windows"] == report["too_late_documents"], report
 
 
 def read_topic(settings: Settings, short_name: str, idle_timeout_s: float = 2.0) -> list[Any]:

@@ -222,7 +222,8 @@ def test_document_image_from_s3_and_file(stack: Any, ch: Any, tmp_path: Path) ->
     store.put(settings.s3.documents_bucket, key, payload, "image/png")
     file_root = settings.file_root
     file_root.mkdir(parents=True, exist_ok=True)
-    (file_root / f"{a}.jpg").write_bytes(b"\xff\xd8jpeg")
+    jpeg = b"\xff\xd8\xff\xe0" + os.urandom(64)
+    (file_root / f"{a}.jpg").write_bytes(jpeg)
     outside = tmp_path / "secret.txt"
     outside.write_text("secret")
     sample.insert_documents(ch, [
@@ -245,9 +246,12 @@ def test_document_image_from_s3_and_file(stack: Any, ch: Any, tmp_path: Path) ->
         assert api.get(signed.replace("sig=", "sig=0")).status_code == 401
         assert api.get(f"/api/documents/{a}-s3/image").status_code == 401
         assert api.get(f"/api/documents/{a}-s3/image", headers=auth).content == payload
-        assert api.get(f"/api/documents/{b}-s3/image", headers=auth).status_code == 403
+        # another business's document reads exactly like a missing one
+        other = api.get(f"/api/documents/{b}-s3/image", headers=auth)
+        missing = api.get(f"/api/documents/{uid('nodoc')}/image", headers=auth)
+        assert other.status_code == missing.status_code == 404 and other.json() == missing.json()
         r = api.get(docs[f"{a}-file"]["image_url"])
-        assert r.status_code == 200 and r.content == b"\xff\xd8jpeg" and r.headers["content-type"] == "image/jpeg"
+        assert r.status_code == 200 and r.content == jpeg and r.headers["content-type"] == "image/jpeg"
         for name in ("escape", "outside", "bucket", "http"):
             r = api.get(docs[f"{a}-{name}"]["image_url"])
             assert r.status_code == 404, (name, r.text)
@@ -255,6 +259,213 @@ def test_document_image_from_s3_and_file(stack: Any, ch: Any, tmp_path: Path) ->
         # a link signed for one document does not open another
         exp_sig = signed.split("?", 1)[1]
         assert api.get(f"/api/documents/{b}-s3/image?{exp_sig}").status_code == 401
+
+
+HTML_PAYLOAD = b"<!doctype html><html><body><script>document.title='pwned'</script></body></html>"
+SVG_PAYLOAD = (b'<svg xmlns="http://www.w3.org/2000/svg" onload="document.title=\'pwned\'">'
+               b'<script>document.title="pwned"</script></svg>')
+
+
+def test_image_route_types_objects_by_their_bytes_only(stack: Any, ch: Any) -> None:
+    """Stored XSS (issue 13): the stored ContentType and the suffix never decide what is served."""
+    from ocrstream.objectstore import ObjectStore
+
+    a = uid()
+    settings = stack.settings
+    store, bucket = ObjectStore(settings), settings.s3.documents_bucket
+    png = b"\x89PNG\r\n\x1a\n" + os.urandom(2000)
+    pdf = b"%PDF-1.4\n" + os.urandom(2000)
+    objects = {  # name -> (key, bytes, stored ContentType)
+        "html": (f"x/{a}.html", HTML_PAYLOAD, "text/html"),
+        "svg": (f"x/{a}.svg", SVG_PAYLOAD, "image/svg+xml"),
+        "html-as-png": (f"x/{a}-h.png", HTML_PAYLOAD, "image/png"),
+        "png-as-html": (f"x/{a}-p.html", png, "text/html"),
+        "pdf-as-html": (f"x/{a}-d.html", pdf, "text/html"),
+    }
+    for key, data, content_type in objects.values():
+        store.put(bucket, key, data, content_type)
+    root = settings.file_root
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{a}.html").write_bytes(HTML_PAYLOAD)
+    os.mkfifo(root / f"{a}-fifo.png")
+    rows = [sample.document_row(f"{a}-{name}", a, T0, uri=f"s3://{bucket}/{key}")
+            for name, (key, _, _) in objects.items()]
+    rows.append(sample.document_row(f"{a}-file-html", a, T0, uri=(root / f"{a}.html").as_uri()))
+    rows.append(sample.document_row(f"{a}-fifo", a, T0, uri=(root / f"{a}-fifo.png").as_uri()))
+    sample.insert_documents(ch, rows)
+    with make_client(stack, ch) as api:
+        for name in ("html", "svg", "html-as-png", "file-html"):
+            r = api.get(f"/api/documents/{a}-{name}/image")
+            assert r.status_code == 415, (name, r.status_code, r.headers)
+            assert b"script" not in r.content and "html" not in r.headers["content-type"], name
+        r = api.get(f"/api/documents/{a}-png-as-html/image")
+        assert r.status_code == 200 and r.content == png
+        assert r.headers["content-type"] == "image/png" and r.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in r.headers["content-security-policy"]
+        assert r.headers["content-disposition"].startswith("inline")
+        r = api.get(f"/api/documents/{a}-pdf-as-html/image")
+        assert r.status_code == 200 and r.content == pdf and r.headers["content-type"] == "application/pdf"
+        assert r.headers["content-disposition"].startswith("attachment")
+        # a FIFO under the file root is refused at once (opened non-blocking, not a regular file)
+        assert api.get(f"/api/documents/{a}-fifo/image").status_code == 404
+
+
+def test_security_headers_on_every_response(stack: Any, ch: Any) -> None:
+    a = uid()
+    sample.insert_documents(ch, [sample.document_row(f"{a}-1", a, T0)])
+    with make_client(stack, ch, tokens={"tok": ["*"]}) as api:
+        h = {"Authorization": "Bearer tok"}
+        responses = {
+            "dashboard": api.get("/dashboard"), "document view": api.get("/document"),
+            "static": api.get("/static/dashboard.js"), "json": api.get("/api/businesses", headers=h),
+            "401": api.get("/api/businesses"), "404": api.get(f"/api/documents/{a}-nope", headers=h),
+            "422": api.get("/api/aggregates", headers=h), "unknown route": api.get("/nope"),
+            "docs": api.get("/docs"), "openapi": api.get("/openapi.json"), "metrics": api.get("/metrics"),
+            "healthz": api.get("/healthz"), "config": api.get("/api/config"),
+            "redirect": api.get("/", follow_redirects=False),
+        }
+        for name, r in responses.items():
+            assert r.headers.get("x-content-type-options") == "nosniff", name
+            csp = r.headers.get("content-security-policy", "")
+            assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp, (name, csp)
+            assert r.headers.get("referrer-policy") == "no-referrer", name
+        for name in ("dashboard", "document view"):
+            csp = responses[name].headers["content-security-policy"]
+            assert "script-src 'self';" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp, csp
+        assert "sandbox" in responses["json"].headers["content-security-policy"]
+        assert responses["static"].status_code == 200 and responses["dashboard"].status_code == 200
+
+
+def test_dashboard_session_cookie(stack: Any, ch: Any) -> None:
+    """The dashboard trades its token for an HttpOnly SameSite=Strict cookie; bearer tokens still work."""
+    from ocrstream.api.auth import SESSION_COOKIE, Authenticator
+
+    a, b = uid(), uid()
+    sample.insert_windows(ch, sample.window_rows(a, T0, 2, "hour"))
+    sample.insert_windows(ch, sample.window_rows(b, T0, 2, "hour"))
+    with make_client(stack, ch, tokens={"tok-a": [a]}) as api:
+        assert api.get("/api/session").json() == {"auth_required": True, "authenticated": False, "businesses": []}
+        # a form post (what a cross-site page could send) is refused; so is an unknown token
+        assert api.post("/api/session", data={"token": "tok-a"}).status_code == 415
+        assert api.post("/api/session", json={"token": "nope"}).status_code == 401
+        assert SESSION_COOKIE not in api.cookies
+        r = api.post("/api/session", json={"token": "tok-a"})
+        assert r.status_code == 200 and r.json()["businesses"] == [a]
+        cookie = r.headers["set-cookie"]
+        assert cookie.startswith(f"{SESSION_COOKIE}=") and "tok-a" not in cookie
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict") and "Path=/" in cookie
+        # the cookie alone authorises, with the token's scope
+        day = {"start": "2024-05-01", "end": "2024-05-02"}
+        assert api.get("/api/aggregates", params={"business_id": a, **day}).status_code == 200
+        assert api.get("/api/aggregates", params={"business_id": b, **day}).status_code == 403
+        assert [x["business_id"] for x in api.get("/api/businesses").json()["businesses"]] == [a]
+        assert api.get("/api/session").json()["authenticated"] is True
+        # an explicit bad bearer token is not rescued by the cookie
+        assert api.get("/api/businesses", headers={"Authorization": "Bearer nope"}).status_code == 401
+        # a tampered cookie is nothing
+        value = api.cookies[SESSION_COOKIE]
+        api.cookies.clear()
+        api.cookies.set(SESSION_COOKIE, value[:-1] + ("0" if value[-1] != "0" else "1"))
+        assert api.get("/api/businesses").status_code == 401
+        api.cookies.clear()
+        api.cookies.set(SESSION_COOKIE, value)
+        assert api.get("/api/businesses").status_code == 200
+        r = api.delete("/api/session")
+        assert r.status_code == 200 and "Max-Age=0" in r.headers["set-cookie"]
+        api.cookies.clear()  # what the browser does with that Set-Cookie
+        assert api.get("/api/businesses").status_code == 401
+    # expiry, and a token removed from the settings ends its sessions
+    settings = stack.settings.with_overrides(**{"api.tokens": {"tok-a": [a]}, "api.link_secret": "k"})
+    auth = Authenticator(settings.api)
+    value, _ = auth.open_session("tok-a", now=1_000_000.0)
+    assert auth.scope_for_session(value, now=1_000_010.0) is not None
+    assert auth.scope_for_session(value, now=1_000_000.0 + settings.api.session_ttl_s + 1) is None
+    later = Authenticator(settings.with_overrides(**{"api.tokens": {"tok-b": [a]}}).api)
+    assert later.scope_for_session(value, now=1_000_010.0) is None
+
+
+def test_document_detail_for_the_document_view(stack: Any, ch: Any) -> None:
+    """Fields with where they were read and low-confidence marks, the windows it counts in, page images."""
+    import cv2
+    import numpy as np
+
+    from ocrstream.objectstore import ObjectStore
+    from producers.docgen import render_document
+
+    a = uid()
+    settings = stack.settings
+    page, _ = render_document("receipt", 5)
+    png = cv2.imencode(".png", page)[1].tobytes()
+    key = f"test/{a}.png"
+    ObjectStore(settings).put(settings.s3.documents_bucket, key, png, "application/octet-stream")
+    text = "ACME STORE\nWidget 12.50\nSUBTOTAL 10.50\nTAX 2.00\nTOTAL 12.50\nPaid 01/05/2024"
+    on_time = sample.document_row(f"{a}-doc", a, T0 + timedelta(seconds=30), text=text,
+                                  uri=f"s3://{settings.s3.documents_bucket}/{key}")
+    late = sample.document_row(f"{a}-late", a, T0 + timedelta(seconds=40), is_late=1)
+    sample.insert_documents(ch, [on_time, late])
+    sample.insert_windows(ch, sample.window_rows(a, T0, 1) + sample.window_rows(a, T0, 1, "hour"))
+    with make_client(stack, ch, tokens={"tok-a": [a], "tok-b": ["someone-else"]}) as api:
+        h = {"Authorization": "Bearer tok-a"}
+        d = api.get(f"/api/documents/{a}-doc", headers=h).json()
+        ev = {e["name"]: e for e in d["field_evidence"]}
+        assert ev["total"]["value"] == 12.5 and ev["total"]["lines"] == [4] and ev["total"]["located"] == "matched"
+        assert ev["subtotal"]["lines"] == [2] and ev["tax"]["lines"] == [3] and ev["vendor"]["lines"] == [0]
+        assert ev["date"]["lines"] == [5]  # 2024-05-01 printed as 01/05/2024
+        assert ev["total"]["boxes"] == [{"page": 0, "box": [0, 80, 200, 98]}]
+        assert ev["total"]["low"] is False and ev["subtotal"]["low"] is True  # 0.95 vs no confidence
+        assert ev["currency"]["located"] == "none" and d["low_confidence"] == settings.api.low_confidence
+        minute, hour = d["windows"]
+        assert (minute["granularity"], hour["granularity"]) == ("minute", "hour")
+        assert minute["start_ms"] == ms(T0) and minute["end_ms"] == ms(T0 + timedelta(minutes=1))
+        assert minute["counted_as"] == "on time" and minute["document_count"] == 1 and minute["is_final"] is True
+        assert hour["start_ms"] == ms(T0) and hour["stored"] is True
+        late_view = api.get(f"/api/documents/{a}-late", headers=h).json()
+        assert [w["counted_as"] for w in late_view["windows"]] == ["late event", "late event"]
+        # the page image: PNG in the boxes' pixel space, by signed link or token; scope as for the data
+        assert len(d["page_images"]) == 1 and "/pages/0?exp=" in d["page_images"][0]
+        r = api.get(d["page_images"][0])
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        decoded = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+        assert decoded.shape == page.shape  # the source page, pixel for pixel in size
+        assert (int(r.headers["x-page-width"]), int(r.headers["x-page-height"])) == (page.shape[1], page.shape[0])
+        assert float(np.abs(decoded.astype(int) - page.astype(int)).mean()) < 1.0  # re-encoded losslessly
+        assert api.get(f"/api/documents/{a}-doc/pages/0", headers=h).content == r.content
+        assert api.get(f"/api/documents/{a}-doc/pages/1", headers=h).status_code == 404
+        assert api.get(f"/api/documents/{a}-doc/pages/0").status_code == 401
+        # evidence stored by the extractor wins over matching; derived values were read nowhere
+        evidence = {"total": {"value": 12.5, "confidence": 0.95, "raw_text": "TOTAL 12.50", "page": 0,
+                              "box": [10.0, 500.0, 300.0, 530.0]},
+                    "tax": {"value": 2.0, "confidence": 0.5, "raw_text": "", "page": -1, "box": []}}
+        sample.insert_documents(ch, [sample.document_row(f"{a}-ev", a, T0, text=text, evidence=evidence,
+                                                         page_sizes=[{"width": 800, "height": 1200}])])
+        d2 = api.get(f"/api/documents/{a}-ev", headers=h).json()
+        ev2 = {e["name"]: e for e in d2["field_evidence"]}
+        assert ev2["total"]["located"] == "extraction" and ev2["total"]["raw"] == "TOTAL 12.50"
+        assert ev2["total"]["boxes"] == [{"page": 0, "box": [10.0, 500.0, 300.0, 530.0]}]
+        assert ev2["tax"]["located"] == "derived" and ev2["tax"]["boxes"] == []
+        assert ev2["subtotal"]["located"] == "matched"  # no evidence stored for it
+        assert d2["page_sizes"] == [{"width": 800, "height": 1200}]
+        hb = {"Authorization": "Bearer tok-b"}
+        assert api.get(f"/api/documents/{a}-doc/pages/0", headers=hb).status_code == 404
+        assert api.get(f"/api/documents/{a}-doc", headers=hb).status_code == 404
+
+
+def test_field_evidence_prefers_labelled_lines() -> None:
+    from ocrstream.api.evidence import field_evidence, locate
+
+    lines = [{"text": t, "box": [0, i * 10, 100, i * 10 + 8], "page": 0} for i, t in enumerate(
+        ["Blue Bottle Cafe", "Latte 4.50", "Subtotal 4.50", "VAT 0.90", "TOTAL", "5.40", "14 Mar 2026", "EUR"])]
+    assert locate("subtotal", 4.5, lines) == [2]
+    assert locate("total", 5.4, lines) == [4, 5]  # label and amount split over two lines
+    assert locate("tax", 0.9, lines) == [3]
+    assert locate("date", "2026-03-14", lines) == [6]
+    assert locate("vendor", "blue bottle cafe", lines) == [0]
+    assert locate("currency", "EUR", lines) == [7]
+    assert locate("total", 99.0, lines) == []
+    ev = field_evidence({"total": 5.4, "vendor": None}, {"total": 0.4}, lines, 0.6)
+    total = next(e for e in ev if e["name"] == "total")
+    assert total["low"] is True and [b["box"][1] for b in total["boxes"]] == [40, 50]
+    assert next(e for e in ev if e["name"] == "vendor")["low"] is False  # no value: nothing to mark
 
 
 # ---------------------------------------------------------------- auth
@@ -287,8 +498,17 @@ def test_auth_scopes(stack: Any, ch: Any) -> None:
         docs = api.get("/api/documents", params=day, headers=ta).json()["documents"]
         assert {d["business_id"] for d in docs} == {a}
         assert api.get("/api/documents", params={"business_id": b, **day}, headers=ta).status_code == 403
-        assert api.get(f"/api/documents/{b}-1", headers=ta).status_code == 403
+        # a document of another business: the same 404 as a missing id, nothing named
+        other = api.get(f"/api/documents/{b}-1", headers=ta)
+        missing = api.get(f"/api/documents/{b}-missing", headers=ta)
+        assert other.status_code == missing.status_code == 404
+        assert other.content == missing.content and b not in other.text
         assert api.get(f"/api/documents/{b}-1", headers=tall).status_code == 200
+        # a business outside the scope: the same 403 whether it exists or not
+        r_known = api.get("/api/aggregates", params={"business_id": b, **day}, headers=ta)
+        r_unknown = api.get("/api/aggregates", params={"business_id": b + "-nothing", **day}, headers=ta)
+        assert r_known.status_code == r_unknown.status_code == 403
+        assert r_known.json()["detail"].replace(b, "X") == r_unknown.json()["detail"].replace(b + "-nothing", "X")
         # public routes
         assert api.get("/healthz").status_code == 200
         assert api.get("/metrics").status_code == 200

@@ -72,7 +72,10 @@ def test_round_trip_ocr_result_nested() -> None:
         "fields": {"vendor": "Shop", "date": "2026-01-02", "currency": "EUR", "subtotal": None,
                    "tax": None, "total": 12.5, "confidences": {"total": 0.25}},
         "line_items": [{"description": "tea", "quantity": 1.0, "unit_price": 12.5, "amount": 12.5,
-                        "confidence": 0.5}],
+                        "confidence": 0.5, "raw_text": "tea 12.50", "page": 0, "box": [1.0, 5.0, 3.0, 6.0]}],
+        "field_evidence": {"total": {"value": 12.5, "confidence": 0.25, "raw_text": "TOTAL 12.50", "page": 0,
+                                     "box": [1.0, 2.0, 3.0, 4.0]}},
+        "page_sizes": [{"width": 10, "height": 20}],
         "score": 0.5, "ocr_score": 0.25,
         "timings": {"fetch_s": 0.0, "classify_s": 0.01, "ocr_s": 0.5, "extract_s": 0.001},
     }

@@ -1,4 +1,8 @@
-"""Crash test (issue 5): SIGKILL the sink at random points, restart, same tables.
+"""Crash test (issues 5, 11): SIGKILL the sink at random points, restart, same tables.
+
+The input mixes live events with a backfill of the last 6 days (late updates,
+recomputed from the stored documents) and events beyond allowed lateness (too
+late), interleaved, so kills also land while late updates are in flight.
 
 The sink runs as ``ocrstream sink`` subprocesses on their own chDB data
 directory (a process may open one chDB path only; the verification runs in a
@@ -28,7 +32,7 @@ import pytest
 
 from ocrstream.settings import Settings
 from ocrstream.topics import ensure_topics
-from tests.streams_helpers import assert_equal_report, publish, stream_settings
+from tests.streams_helpers import assert_equal_report, publish_with_backfill, stream_settings
 
 pytestmark = pytest.mark.integration
 
@@ -94,10 +98,9 @@ def test_sigkill_sink_three_times(settings, tmp_path):
         "stream.sink_poll_batch": 2_000,
     })
     ensure_topics(s)
-    delivered, _ = publish(s, N)
-    assert delivered == N
+    delivered, too_late = publish_with_backfill(s, N)
     rng = random.Random()
-    kill_points = sorted(rng.sample(range(N // 10, N * 8 // 10), 3))
+    kill_points = sorted(rng.sample(range(delivered // 10, delivered * 8 // 10), 3))
     outcomes: list[str] = []
     logs: list[str] = []
     for kill_at in [*kill_points, None]:
@@ -109,7 +112,8 @@ def test_sigkill_sink_three_times(settings, tmp_path):
     assert resumed, "restarts must resume from ClickHouse checkpoints"
     report = verify(s)
     print(f"kill points {kill_points}; report { {k: v for k, v in report.items() if k != 'mismatches'} }")
-    assert_equal_report(report, N)
+    assert_equal_report(report, delivered, too_late=True)
+    assert report["too_late_documents"] == too_late
 
 
 def test_two_sinks_in_one_group(settings):
@@ -120,8 +124,7 @@ def test_two_sinks_in_one_group(settings):
 
     s = stream_settings(settings, **{"stream.sink_batch_rows": 2_000, "stream.sink_poll_batch": 2_000})
     ensure_topics(s)
-    delivered, _ = publish(s, N)
-    assert delivered == N
+    delivered, too_late = publish_with_backfill(s, N)
     client = connect(s)
     a = AggregationSink(s, client=client, name="sink-a")
     b = AggregationSink(s, client=client, name="sink-b")
@@ -140,4 +143,5 @@ def test_two_sinks_in_one_group(settings):
     assert results["sink-b"].records > 0, "the second instance got no partition"
     report = compare(client)
     print(f"a={results['sink-a'].as_dict()} b={results['sink-b'].as_dict()}")
-    assert_equal_report(report, N)
+    assert_equal_report(report, delivered, too_late=True)
+    assert report["too_late_documents"] == too_late

@@ -54,7 +54,7 @@ def test_numeric_date_order_follows_currency() -> None:
     assert find_dates("03.04.2026", prefer_mdy=True)[0][0].isoformat() == "2026-04-03"  # dots: day first
     assert find_dates("13/04/2026", prefer_mdy=True)[0][0].isoformat() == "2026-04-13"  # only one valid
     r = _extract("Shop\n03/04/2026\nItem 2.00\nTotal $2.00")
-    assert r.fields["date"] == "2026-03-04" and r.fields["currency"] == "USD"
+    assert r.values["date"] == "2026-03-04" and r.values["currency"] == "USD"
 
 
 # --------------------------------------------------------------------------- documents
@@ -77,24 +77,29 @@ Thank you!"""
 
 def test_receipt_fields_items_and_confidence() -> None:
     r = _extract(RECEIPT)
-    f = r.fields
+    f = r.values
     assert (f["vendor"], f["date"], f["currency"]) == ("Blue Harbor Cafe", "2026-03-14", "EUR")
     assert (f["subtotal"], f["tax"], f["total"]) == (15.2, 3.04, 18.24)
-    assert [(i["description"], i["quantity"], i["unit_price"], i["amount"]) for i in r.line_items] == [
+    assert [(i.description, i.quantity, i.unit_price, i.amount) for i in r.line_items] == [
         ("Latte", 2.0, 3.5, 7.0), ("Croissant", 1.0, 2.8, 2.8), ("Bagel", 3.0, 1.8, 5.4)]
-    assert all(0 < i["confidence"] <= 1 for i in r.line_items)
+    assert all(0 < i.confidence <= 1 for i in r.line_items)
     assert r.checks == {"date_plausible": True, "subtotal_plus_tax_eq_total": True,
                         "items_sum_eq_subtotal": True, "tax_rate_plausible": True}
     assert set(r.confidences) == {"vendor", "date", "currency", "subtotal", "tax", "total"}
     assert r.confidences["total"] > 0.97  # passed checks raise it above the OCR confidence
     assert 0.9 < r.score <= 1.0
-    assert r.fields["confidences"] is r.confidences
+    # every field carries where it was read: the source row's text, page and box
+    total = r.fields["total"]
+    assert (total.value, total.raw_text, total.page) == (18.24, "TOTAL EUR 18.24", 0)
+    assert total.box == (0.0, 30.0 * 11, 500.0, 30.0 * 11 + 25)
+    latte = r.line_items[0]
+    assert (latte.raw_text, latte.page, latte.box) == ("Latte 2 @ 3.50 7.00", 0, (0.0, 150.0, 500.0, 175.0))
 
 
 def test_inconsistent_document_scores_lower() -> None:
     good = _extract(RECEIPT)
     bad = _extract(RECEIPT.replace("TOTAL EUR 18.24", "TOTAL EUR 19.24"))
-    assert bad.fields["total"] == 19.24
+    assert bad.values["total"] == 19.24
     assert bad.checks["subtotal_plus_tax_eq_total"] is False
     assert bad.confidences["total"] < good.confidences["total"]
     assert bad.score < good.score
@@ -102,7 +107,7 @@ def test_inconsistent_document_scores_lower() -> None:
 
 def test_ocr_confidence_propagates() -> None:
     hi, lo = _extract(RECEIPT, 0.99), _extract(RECEIPT, 0.6)
-    assert lo.fields["total"] == hi.fields["total"]
+    assert lo.values["total"] == hi.values["total"]
     assert lo.confidences["total"] < hi.confidences["total"] and lo.score < hi.score
 
 
@@ -119,67 +124,67 @@ VAT (19%) 243.20
 Amount due EUR 1,523.20
 IBAN DE12 3456 7890 1234 56"""
     r = _extract(text)
-    assert r.fields["vendor"] == "Acme Systems GmbH"
-    assert r.fields["date"] == "2026-03-14"
-    assert (r.fields["subtotal"], r.fields["tax"], r.fields["total"]) == (1280.0, 243.2, 1523.2)
-    assert [i["amount"] for i in r.line_items] == [1200.0, 80.0]
+    assert r.values["vendor"] == "Acme Systems GmbH"
+    assert r.values["date"] == "2026-03-14"
+    assert (r.values["subtotal"], r.values["tax"], r.values["total"]) == (1280.0, 243.2, 1523.2)
+    assert [i.amount for i in r.line_items] == [1200.0, 80.0]
 
 
 def test_due_date_first_on_page() -> None:
     r = _extract("Shop\nDue date: 13 April 2026\nBill to: John Date: 14 March 2026\nTotal 5.00")
-    assert r.fields["date"] == "2026-03-14"
+    assert r.values["date"] == "2026-03-14"
 
 
 @pytest.mark.parametrize("label", ["TOTAL", "Total", "Amount due", "Grand Total", "Balance", "Balance due",
                                    "TOTAL DUE", "T0TAL", "Tota1", "GRAND T0TAL"])
 def test_total_labels(label: str) -> None:
     r = _extract(f"Shop\n2026-01-02\nItem A 4.00\nItem B 6.00\nSub-total 10.00\nGST 1.00\n{label} 11.00\nCash 20.00")
-    assert r.fields["total"] == 11.0 and r.fields["subtotal"] == 10.0 and r.fields["tax"] == 1.0
+    assert r.values["total"] == 11.0 and r.values["subtotal"] == 10.0 and r.values["tax"] == 1.0
 
 
 def test_ocr_confusions_in_numbers() -> None:
     r = _extract("Shop\n2O26-O1-O2\nItem 4.OO\nSubtota1 l0.00\nTax O.8O\nTOTAL $1O.8O")
-    assert (r.fields["date"], r.fields["subtotal"], r.fields["tax"], r.fields["total"]) == (
+    assert (r.values["date"], r.values["subtotal"], r.values["tax"], r.values["total"]) == (
         "2026-01-02", 10.0, 0.8, 10.8)
-    assert r.fields["currency"] == "USD"
+    assert r.values["currency"] == "USD"
     r = _extract("Shop\n14.03.2026\nSubtotal S.00\nTax 0.S0\nTotal 5,50 €")
-    assert (r.fields["subtotal"], r.fields["tax"], r.fields["total"], r.fields["currency"]) == (5.0, 0.5, 5.5, "EUR")
+    assert (r.values["subtotal"], r.values["tax"], r.values["total"], r.values["currency"]) == (5.0, 0.5, 5.5, "EUR")
 
 
 def test_label_and_amount_on_separate_lines() -> None:
     r = _extract("Shop\n2026-01-02\nSubtotal\n10.00\nVAT\n2.00\nTOTAL\n12.00")
-    assert (r.fields["subtotal"], r.fields["tax"], r.fields["total"]) == (10.0, 2.0, 12.0)
+    assert (r.values["subtotal"], r.values["tax"], r.values["total"]) == (10.0, 2.0, 12.0)
 
 
 def test_missing_total_is_derived_with_low_confidence() -> None:
     r = _extract("Shop\n2026-01-02\nSubtotal 10.00\nVAT 2.00\nTOTXQ# 12.00")
-    assert r.fields["total"] == 12.0
+    assert r.values["total"] == 12.0
     assert r.confidences["total"] <= 0.5 * min(r.confidences["subtotal"], r.confidences["tax"]) + 1e-6
 
 
 def test_currency_symbols_and_codes() -> None:
     for text, code in [("Total £5.00", "GBP"), ("Total C$5.00", "CAD"), ("Total A$5.00", "AUD"),
                        ("Total 5.00 CHF", "CHF"), ("Total $5.00", "USD"), ("Total 5,00 €", "EUR")]:
-        assert _extract(f"Shop\n{text}").fields["currency"] == code, text
+        assert _extract(f"Shop\n{text}").values["currency"] == code, text
 
 
 def test_empty_and_non_financial_input() -> None:
     r = extract_fields([], "")
-    assert r.fields["total"] is None and r.score == 0.0 and r.line_items == []
+    assert r.values["total"] is None and r.score == 0.0 and r.line_items == []
     assert r.confidences == {k: 0.0 for k in ("vendor", "date", "currency", "subtotal", "tax", "total")}
     _, rep = render_document("report", 11)
     r = extract_fields([], rep["text"])
-    assert r.fields["total"] is None and r.score < 0.4
+    assert r.values["total"] is None and r.score < 0.4
 
 
 def test_text_used_when_no_lines() -> None:
     r = extract_fields([], RECEIPT)
-    assert r.fields["total"] == 18.24 and r.confidences["total"] > 0.9
+    assert r.values["total"] == 18.24 and r.confidences["total"] > 0.9
 
 
 # --------------------------------------------------------------------------- generated documents
 def _check_doc(res: ExtractionResult, truth: dict) -> list[str]:
-    f, t = res.fields, truth["fields"]
+    f, t = res.values, truth["fields"]
     return [k for k in ("vendor", "date", "currency", "subtotal", "tax", "total")
             if (f[k].lower() if k == "vendor" and f[k] else f[k]) != (t[k].lower() if k == "vendor" else t[k])]
 
@@ -192,7 +197,7 @@ def test_ground_truth_text_exact(kind: str) -> None:
         _, truth = render_document(kind, 4_000 + seed)
         res = extract_fields(_lines(truth["text"]), truth["text"])
         bad = _check_doc(res, truth)
-        items = [(i["quantity"], i["unit_price"], i["amount"]) for i in res.line_items]
+        items = [(i.quantity, i.unit_price, i.amount) for i in res.line_items]
         want = [(i["quantity"], i["unit_price"], i["amount"]) for i in truth["line_items"]]
         if items != want:
             bad.append("line_items")
@@ -241,10 +246,10 @@ def test_corrupted_text_totals_and_dates(kind: str) -> None:
         _, truth = render_document(kind, 6_000 + seed)
         lines = corrupt(truth["text"], random.Random(seed))
         res = extract_fields(lines, "\n".join(ln.text for ln in lines))
-        ok_total += res.fields["total"] == truth["fields"]["total"]
-        ok_date += res.fields["date"] == truth["fields"]["date"]
-        if res.fields["total"] != truth["fields"]["total"] or res.fields["date"] != truth["fields"]["date"]:
-            misses.append((seed, res.fields["total"], truth["fields"]["total"], res.fields["date"],
+        ok_total += res.values["total"] == truth["fields"]["total"]
+        ok_date += res.values["date"] == truth["fields"]["date"]
+        if res.values["total"] != truth["fields"]["total"] or res.values["date"] != truth["fields"]["date"]:
+            misses.append((seed, res.values["total"], truth["fields"]["total"], res.values["date"],
                            truth["fields"]["date"]))
         assert 0.0 <= res.score <= 1.0
         assert all(0.0 <= c <= 1.0 for c in res.confidences.values())

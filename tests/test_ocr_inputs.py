@@ -171,7 +171,7 @@ def test_blank_page_gives_empty_blank_result():
     assert result.doc_type == "blank"
     assert result.text == "" and result.lines == []
     assert [p.source for p in result.pages] == ["blank"]
-    assert result.fields["total"] is None and result.fields["date"] is None
+    assert result.fields == {} and result.value("total") is None and result.value("date") is None
 
 
 # --------------------------------------------------------------------------- good input

@@ -50,8 +50,8 @@ def test_receipt_image_end_to_end(processor, receipt):
     assert result.engine == "onnx"
     assert len(result.pages) == 1 and result.pages[0].source == "ocr"
     assert cer(truth["text"], result.text) < 0.04
-    assert result.fields["total"] == pytest.approx(truth["fields"]["total"])
-    assert result.fields["date"] == truth["fields"]["date"]
+    assert result.value("total") == pytest.approx(truth["fields"]["total"])
+    assert result.value("date") == truth["fields"]["date"]
     assert 0.5 < result.ocr_score <= 1.0
     assert set(result.timings) == {"classify_s", "ocr_s", "extract_s"}
     assert all(line.page == 0 for line in result.lines)
@@ -78,16 +78,28 @@ def test_three_page_pdf_gives_three_page_results(processor, receipt):
     assert result.doc_type == "receipt" or result.type_confidence < 0.6
     assert {line.page for line in result.lines} == {0, 1}
     assert "Payment due in 30 days" in result.text
-    assert result.fields["total"] == pytest.approx(truth["fields"]["total"])
+    assert result.value("total") == pytest.approx(truth["fields"]["total"])
 
 
 def test_rotated_page_is_turned_upright(processor, receipt):
     image, truth = receipt
-    result = processor.process(encode(rotate_quadrant(image, 90)))
+    upright = processor.process(encode(image))
+    rotated = rotate_quadrant(image, 90)
+    result = processor.process(encode(rotated))
     page = result.pages[0]
     assert page.rotation == 270  # the content was turned 90 clockwise; 270 more makes it upright
-    assert (page.height > page.width) == (image.shape[0] > image.shape[1])
+    assert (page.width, page.height) == (rotated.shape[1], rotated.shape[0])  # boxes are in the file's pixels
     assert cer(truth["text"], result.text) < 0.05
+    # the total's box, read upright, lands where the total is printed in the rotated file:
+    # turning 90 degrees clockwise maps (x, y) -> (h - y, x)
+    h = image.shape[0]
+    x0, y0, x1, y1 = upright.fields["total"].box
+    want = (h - y1, x0, h - y0, x1)
+    got = result.fields["total"].box
+    assert result.value("total") == upright.value("total")
+    assert max(abs(a - b) for a, b in zip(got, want)) < 6, (got, want)
+    crop = rotated[int(got[1]):int(got[3]), int(got[0]):int(got[2])]
+    assert crop.size and crop.min() < 100  # ink under the box
 
 
 def test_explicit_engine_wins_over_routing(processor, receipt):
@@ -135,9 +147,14 @@ def test_record_matches_avro_schema(processor, receipt):
     fastavro.schemaless_writer(buf, SCHEMA, record)
     buf.seek(0)
     back = fastavro.schemaless_reader(buf, SCHEMA)
-    assert back["fields"]["total"] == pytest.approx(result.fields["total"])
+    assert back["fields"]["total"] == pytest.approx(result.value("total"))
     assert back["pages"] == 1 and back["timings"]["fetch_s"] == pytest.approx(0.01)
     assert len(back["lines"]) == len(result.lines)
+    ev = back["field_evidence"]["total"]
+    assert ev["value"] == pytest.approx(result.value("total")) and ev["raw_text"] == result.fields["total"].raw_text
+    assert ev["box"] == pytest.approx(list(result.fields["total"].box)) and ev["page"] == 0
+    assert back["field_evidence"]["date"]["value"] == result.value("date")  # the string branch of the union
+    assert back["page_sizes"] == [{"width": image.shape[1], "height": image.shape[0]}]
 
 
 def test_cli_json_and_errors(tmp_path: Path, receipt):
@@ -159,8 +176,17 @@ def test_cli_json_and_errors(tmp_path: Path, receipt):
     assert len(rows) == 2
     ok, bad = rows
     assert ok["engine"] == "onnx" and ok["pages"] == 1 and ok["type"] in {"receipt", "invoice", "form", "report", "photo"}
-    assert ok["fields"]["total"] == pytest.approx(truth["fields"]["total"])
-    assert ok["fields"]["date"] == truth["fields"]["date"]
+    assert ok["fields"]["total"]["value"] == pytest.approx(truth["fields"]["total"])
+    assert ok["fields"]["date"]["value"] == truth["fields"]["date"]
+    assert set(ok["fields"]) == {"vendor", "date", "currency", "subtotal", "tax", "total"}
+    total = ok["fields"]["total"]
+    assert set(total) == {"value", "confidence", "raw_text", "page", "box"}
+    assert 0 < total["confidence"] <= 1 and total["page"] == 0
+    assert f"{truth['fields']['total']:.2f}" in total["raw_text"].replace(",", ".")
+    x0, y0, x1, y1 = total["box"]
+    assert 0 <= x0 < x1 <= ok["page_sizes"][0]["width"] and 0 <= y0 < y1 <= ok["page_sizes"][0]["height"]
+    assert ok["page_sizes"] == [{"width": image.shape[1], "height": image.shape[0]}]
+    assert ok["line_items"] and all({"raw_text", "page", "box"} <= set(i) for i in ok["line_items"])
     assert cer(truth["text"], ok["text"]) < 0.04
     assert set(ok["timings"]) >= {"classify_s", "ocr_s", "extract_s"}
     assert bad["error_class"] == "EmptyInput" and bad["path"].endswith("empty.jpg")

@@ -8,21 +8,11 @@ from ocrstream.clickhouse import connect
 from ocrstream.codec import make_serde
 from ocrstream.kafka import make_producer
 from ocrstream.topics import OCR_RESULTS, ensure_topics
-from streams.sink import AggregationSink, DedupeIndex
+from streams.sink import AggregationSink
 from streams.verify import compare
 from tests.streams_helpers import make_events, stream_settings
 
 pytestmark = pytest.mark.integration
-
-
-def test_dedupe_index_rule():
-    idx = DedupeIndex(horizon_ms=60_000, max_ids=10)
-    assert not idx.seen_before(0, "a", 5)
-    assert not idx.seen_before(0, "a", 5)  # replay of the same offset is not a duplicate
-    assert idx.seen_before(0, "a", 9)  # a later copy is
-    assert not idx.seen_before(1, "a", 9)  # other partition: not comparable
-    idx.reset(2, {"b": 3})
-    assert not idx.seen_before(2, "b", 3) and idx.seen_before(2, "b", 4)
 
 
 def test_duplicates_and_bad_records(settings):

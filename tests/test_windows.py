@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ocrstream.settings import StreamSettings
+from ocrstream.tables import STATUS_CURRENT, STATUS_FINAL, STATUS_LATE_UPDATE
 from streams.aggregates import WINDOW_FIELDS, brute_force_row
 from streams.windows import LateEvent, Rejected, WindowOperator, WindowResult
 
@@ -18,7 +19,9 @@ MIN = 60_000
 HOUR = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, hour aligned
 OOO, GRACE, IDLE, EMIT = 5_000, 10_000, 15_000, 1_000
-SETTINGS = StreamSettings(out_of_orderness_ms=OOO, grace_ms=GRACE, idle_timeout_ms=IDLE, emit_interval_ms=EMIT)
+LATENESS = 2 * HOUR  # allowed lateness in these tests (the default is 7 days)
+SETTINGS = StreamSettings(out_of_orderness_ms=OOO, grace_ms=GRACE, idle_timeout_ms=IDLE, emit_interval_ms=EMIT,
+                          allowed_lateness_ms=LATENESS)
 
 
 class Clock:
@@ -82,6 +85,34 @@ class Feeder:
         got = self.op.flush()
         self.out += got
         return got
+
+
+class Table:
+    """What the sink makes of the emissions: ``documents`` rows with their flags and the
+    newest ``windows`` row per window, late updates recomputed from the stored documents
+    (a Python model of :mod:`streams.recompute`'s SQL)."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, tuple[dict[str, Any], bool, bool]] = {}  # id -> (record, too late, late update)
+        self.rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+
+    def apply(self, op: WindowOperator, emissions: list[Any], records: list[dict[str, Any]]) -> None:
+        flags = {e.record["document_id"]: e for e in emissions if isinstance(e, LateEvent)}
+        for r in records:
+            e = flags.get(r["document_id"])
+            self.docs[r["document_id"]] = (r, bool(e and e.too_late), bool(e and not e.too_late))
+        for e in emissions:
+            if isinstance(e, WindowResult):
+                self.rows[(e.row["business_id"], e.row["granularity"], e.row["window_start"])] = e.row
+        for business, g, start, end in op.drain_recompute():
+            self.rows[(business, g, start)] = {**self.aggregate(business, g, start, end), "status": STATUS_LATE_UPDATE}
+
+    def aggregate(self, business: str, g: str, start: int, end: int) -> dict[str, Any]:
+        inside = [d for d in self.docs.values()
+                  if d[0]["business_id"] == business and start <= d[0]["event_time"] < end]  # fmt: skip
+        counted = [r for r, too_late, _ in inside if not too_late]
+        return brute_force_row(counted, sum(1 for _, t, lu in inside if lu and not t), business, g, start, end,
+                               sum(1 for _, t, _ in inside if t))
 
 
 def finals(emissions: list[Any], granularity: str | None = None) -> list[dict[str, Any]]:
@@ -156,54 +187,74 @@ def test_out_of_order_within_bound_is_counted_in_the_right_window() -> None:
     assert m0["max_event_time"] == T0 + 59_999
 
 
-def test_late_event_beyond_grace_is_returned_counted_and_not_folded() -> None:
+def test_late_event_within_allowed_lateness_is_folded_into_every_aggregate() -> None:
     clock = Clock()
     f = Feeder(make_op(clock), clock)
-    f.send(rec(T0 + 10_000, score=0.2, total=5.0))
-    f.send(rec(T0 + 20_000, score=0.4, total=7.0))
-    f.send(rec(T0 + MIN + GRACE + OOO))  # closes minute 0
+    table = Table()
+    sent = [rec(T0 + 10_000, score=0.2, total=5.0), rec(T0 + 20_000, score=0.4, total=7.0),
+            rec(T0 + MIN + GRACE + OOO)]  # the last one closes minute 0
+    for r in sent:
+        f.send(r)
     (m0,) = finals(f.out, "minute")
-    assert (m0["document_count"], m0["late_events"]) == (2, 0)
+    assert (m0["document_count"], m0["late_events"], m0["status"]) == (2, 0, STATUS_FINAL)
     late_rec = rec(T0 + 30_000, score=0.99, total=1000.0, doc_type="invoice")
     got = f.send(late_rec, advance_ms=1)
     (late,) = lates(got)
-    assert late.record is late_rec and late.partition == 0 and late.offset == 3
+    assert late.record is late_rec and late.partition == 0 and late.offset == 3 and not late.too_late
     assert late.event_time == T0 + 30_000 and late.watermark == T0 + MIN + GRACE
-    assert [(w.granularity, w.window_start, w.window_end, w.tracked) for w in late.windows] == [
-        ("minute", T0, T0 + MIN, True),
-        ("hour", T0, T0 + HOUR, True),
-    ]
-    f.send(rec(T0 + MIN + GRACE + OOO + 1), advance_ms=EMIT)  # next emission cycle
-    m0_again = [r for r in finals(f.out, "minute") if r["window_start"] == T0]
-    assert len(m0_again) == 2  # the close, then one re-emission with the late count
-    again = m0_again[-1]
-    assert again["late_events"] == 1 and again["is_final"]
-    assert {k: v for k, v in again.items() if k not in ("late_events", "emitted_at")} == {
-        k: v for k, v in m0.items() if k not in ("late_events", "emitted_at")
-    }  # values NOT folded in
-    (hour_cur,) = [r for r in currents(f.out) if r["granularity"] == "hour"][-1:]
-    assert hour_cur["late_events"] == 1 and hour_cur["document_count"] == 4  # the late one is excluded
-    assert f.op.stats["late"] == 1 and f.op.stats["late_untracked"] == 0
+    assert late.recomputed == (("minute", T0),)  # the hour is still open: folded in memory
+    f.flush()
+    table.apply(f.op, f.out, [*sent, late_rec])
+    m0_now = table.rows[("b1", "minute", T0)]
+    assert m0_now["status"] == STATUS_LATE_UPDATE
+    assert (m0_now["document_count"], m0_now["total_amount"], m0_now["late_events"]) == (3, 1012.0, 1)
+    assert m0_now["median_score"] == 0.4 and m0_now["type_counts"] == {"receipt": 2, "invoice": 1}
+    hour = table.rows[("b1", "hour", T0)]
+    assert hour["status"] == STATUS_CURRENT and hour["late_events"] == 1
+    assert hour["document_count"] == 4 and hour["total_amount"] == 1013.0  # the late one is IN
+    assert f.op.stats["late"] == 1 and f.op.stats["too_late"] == 0 and f.op.drain_recompute() == []
 
 
-def test_late_only_window_and_untracked_beyond_retention() -> None:
+def test_too_late_event_is_only_counted_and_a_window_row_exists_for_it() -> None:
     clock = Clock()
-    f = Feeder(make_op(clock, closed_retention_ms=5 * MIN), clock)
+    f = Feeder(make_op(clock), clock)
+    table = Table()
+    sent = [rec(T0 + 1_000), rec(T0 + 5 * HOUR)]  # watermark far past minute 0 + grace + 2 h lateness
+    for r in sent:
+        f.send(r)
+    f.tick(10 * HOUR)
+    too_late = rec(T0 + MIN + 5, total=99.0)  # minute 1 never had a counted event
+    (late,) = lates(f.send(too_late))
+    assert late.too_late and late.recomputed == (("minute", T0 + MIN), ("hour", T0))
+    table.apply(f.op, f.out + f.flush(), [*sent, too_late])
+    m1 = table.rows[("b1", "minute", T0 + MIN)]
+    assert (m1["document_count"], m1["too_late_events"], m1["total_amount"], m1["status"]) == (
+        0, 1, 0.0, STATUS_LATE_UPDATE)
+    hour = table.rows[("b1", "hour", T0)]
+    assert (hour["document_count"], hour["too_late_events"], hour["late_events"]) == (1, 1, 0)
+    assert f.op.stats["too_late"] == 1
+
+
+def test_allowed_lateness_boundary_is_watermark_at_end_plus_grace_plus_lateness() -> None:
+    clock = Clock()
+    op = make_op(clock)
+    op.process(0, 0, rec(T0 + MIN + GRACE + LATENESS + OOO - 1))  # watermark one ms short
+    (late,) = lates(op.process(0, 1, rec(T0 + 1_000)))
+    assert not late.too_late
+    op.process(0, 2, rec(T0 + MIN + GRACE + LATENESS + OOO))  # watermark == end + grace + lateness
+    (late,) = lates(op.process(0, 3, rec(T0 + 2_000)))
+    assert late.too_late
+
+
+def test_too_late_for_the_minute_but_hour_still_open_counts_in_memory() -> None:
+    clock = Clock()
+    f = Feeder(make_op(clock, allowed_lateness_ms=0), clock)
     f.send(rec(T0 + 1_000))
-    f.send(rec(T0 + 3 * MIN + GRACE + OOO))  # closes minutes 0..2 (only minute 0 had data)
-    (late,) = lates(f.send(rec(T0 + MIN + 5)))  # minute 1 never had an on-time event
-    assert all(w.tracked for w in late.windows)
-    f.flush()
-    m1 = [r for r in finals(f.out, "minute") if r["window_start"] == T0 + MIN]
-    assert len(m1) == 1 and m1[0]["document_count"] == 0 and m1[0]["late_events"] == 1
-    f.send(rec(T0 + 20 * MIN))  # watermark far beyond minute 0's close + retention
-    (late,) = lates(f.send(rec(T0 + 2_000)))
-    assert [w.tracked for w in late.windows] == [False, True]  # minute 0 forgotten, hour 0 open
-    assert f.op.stats["late_untracked"] == 1
-    f.flush()
-    assert all(r["window_start"] != T0 for r in finals(f.flush(), "minute"))
-    hour = last_rows(f.out)[("b1", "hour", T0)]
-    assert hour["late_events"] == 2 and hour["is_final"] is False
+    f.send(rec(T0 + 3 * MIN))  # minute 0 closed, no lateness allowed
+    (late,) = lates(f.send(rec(T0 + 2_000, total=50.0)))
+    assert late.too_late and late.recomputed == (("minute", T0),)
+    hour = last_rows(f.flush())[("b1", "hour", T0)]
+    assert (hour["document_count"], hour["too_late_events"], hour["total_amount"]) == (2, 1, 2.0)
 
 
 def test_partitions_close_independently() -> None:
@@ -395,7 +446,7 @@ def comparable(emissions: list[Any]) -> list[Any]:
     return [
         ("row", e.partition, e.revision, json.dumps(e.row, sort_keys=True))
         if isinstance(e, WindowResult)
-        else ("late", e.partition, e.offset, e.record["document_id"], e.watermark, e.windows)
+        else ("late", e.partition, e.offset, e.record["document_id"], e.watermark, e.too_late, e.recomputed)
         for e in emissions
     ]
 
@@ -458,35 +509,43 @@ def test_revoke_and_assign_move_partitions_between_operators() -> None:
 
 
 # --- property test --------------------------------------------------------------------
-def brute_force(stream: list[tuple[int, int, dict]]) -> tuple[dict, set[str]]:
-    """Direct model: per partition, an event is late iff max(previous event times) - OOO
-    >= its minute's end + GRACE; windows aggregate the on-time events, count the late ones."""
-    max_et: dict[int, int] = {}
-    on_time: dict[tuple[str, str, int], list[dict]] = defaultdict(list)
+def brute_force(stream: list[tuple[int, int, dict]], scope: str) -> tuple[dict, set[str], set[str]]:
+    """Direct model: per clock (business or partition), an event is late iff max(previous
+    event times) - OOO >= its minute's end + GRACE, too late iff also >= + LATENESS; windows
+    aggregate every event but the too-late ones and count both kinds."""
+    max_et: dict[Any, int] = {}
+    counted: dict[tuple[str, str, int], list[dict]] = defaultdict(list)
     late_n: dict[tuple[str, str, int], int] = defaultdict(int)
+    too_late_n: dict[tuple[str, str, int], int] = defaultdict(int)
     late_ids: set[str] = set()
+    too_late_ids: set[str] = set()
     for _, p, r in stream:
         et = r["event_time"]
-        wm = max_et[p] - OOO if p in max_et else None
-        is_late = wm is not None and wm >= (et // MIN) * MIN + MIN + GRACE
+        ck = r["business_id"] if scope == "key" else p
+        wm = max_et[ck] - OOO if ck in max_et else None
+        close = (et // MIN) * MIN + MIN + GRACE
+        is_late = wm is not None and wm >= close
+        too_late = is_late and wm >= close + LATENESS  # type: ignore[operator]
         for g, size in (("minute", MIN), ("hour", HOUR)):
             key = (r["business_id"], g, (et // size) * size)
-            if is_late:
-                late_n[key] += 1
+            if too_late:
+                too_late_n[key] += 1
             else:
-                on_time[key].append(r)
-        if is_late:
-            late_ids.add(r["document_id"])
-        max_et[p] = max(max_et.get(p, et), et)
+                counted[key].append(r)
+                late_n[key] += is_late
+        (too_late_ids if too_late else late_ids if is_late else set()).add(r["document_id"])
+        max_et[ck] = max(max_et.get(ck, et), et)
     rows = {}
-    for key in set(on_time) | set(late_n):
+    for key in set(counted) | set(too_late_n):
         b, g, start = key
-        rows[key] = brute_force_row(on_time[key], late_n[key], b, g, start, start + (MIN if g == "minute" else HOUR))
-    return rows, late_ids
+        rows[key] = brute_force_row(counted[key], late_n[key], b, g, start, start + (MIN if g == "minute" else HOUR),
+                                    too_late_n[key])
+    return rows, late_ids, too_late_ids
 
 
-@pytest.mark.parametrize("seed", range(25))
-def test_random_stream_final_rows_equal_brute_force(seed: int) -> None:
+@pytest.mark.parametrize("scope", ["key", "partition"])
+@pytest.mark.parametrize("seed", range(15))
+def test_random_stream_rows_equal_brute_force(seed: int, scope: str) -> None:
     rnd = random.Random(seed)
     stream = random_stream(
         1000 + seed, rnd.randrange(50, 700), partitions=rnd.randrange(1, 4), businesses=rnd.randrange(1, 6),
@@ -495,43 +554,104 @@ def test_random_stream_final_rows_equal_brute_force(seed: int) -> None:
     # processing time: small steps only (no idle), so the brute-force model needs no idleness
     stream = [(rnd.randrange(1, 200), p, r) for _, p, r in stream]
     clock = Clock()
-    op = make_op(clock, closed_retention_ms=100 * HOUR)
-    out = run(op, clock, stream, {})
-    # end of input: let every partition go idle so every window closes; flush re-emissions
+    op = make_op(clock, watermark_scope=scope)
+    table = Table()
+    offsets: dict[int, int] = {}
+    out: list[Any] = []
+    for i in range(0, len(stream), 37):  # the sink flushes after every batch
+        chunk = stream[i:i + 37]
+        got = run(op, clock, chunk, offsets)
+        table.apply(op, got, [r for _, _, r in chunk])
+        out += got
+    # end of input: let every clock go idle so every window closes
     clock.now += 10 * HOUR
-    out += op.tick()
-    out += op.flush()
+    got = op.tick() + op.flush()
+    table.apply(op, got, [])
+    out += got
     assert op.open_windows() == 0
-    want_rows, want_late = brute_force(stream)
-    assert {e.record["document_id"] for e in lates(out)} == want_late
-    assert len(lates(out)) == len(want_late)
-    got = last_rows(out)
-    assert got.keys() == want_rows.keys()
+    want_rows, want_late, want_too_late = brute_force(stream, scope)
+    assert {e.record["document_id"] for e in lates(out) if not e.too_late} == want_late
+    assert {e.record["document_id"] for e in lates(out) if e.too_late} == want_too_late
+    assert len(lates(out)) == len(want_late) + len(want_too_late)
+    assert table.rows.keys() == want_rows.keys()
     for key, want in want_rows.items():
-        row = got[key]
-        assert row["is_final"] is True, key
+        row = table.rows[key]
+        assert row["status"] in (STATUS_FINAL, STATUS_LATE_UPDATE), key
         for k, v in want.items():
             if isinstance(v, float):
                 assert row[k] == pytest.approx(v, rel=1e-9, abs=1e-12), (key, k)
             else:
                 assert row[k] == v, (key, k)
-    # each window: no current row after its first final; exactly one final per close
-    seen_final: set = set()
+    # each window: no current row after its final; exactly one final (from memory) per window
+    seen_final: dict = defaultdict(int)
     for e in out:
         if isinstance(e, WindowResult):
             k = (e.row["business_id"], e.row["granularity"], e.row["window_start"])
             if e.is_final:
-                seen_final.add(k)
+                seen_final[k] += 1
             else:
                 assert k not in seen_final
-    # final rows of a window: revisions strictly increase, one re-emission at most per late event
-    per_key: dict = defaultdict(list)
-    for e in out:
-        if isinstance(e, WindowResult) and e.is_final:
-            per_key[(e.row["business_id"], e.row["granularity"], e.row["window_start"])].append(e)
-    for key, rows in per_key.items():
-        assert [r.revision for r in rows] == sorted({r.revision for r in rows})
-        assert len(rows) <= 1 + want_rows[key]["late_events"]
+    assert all(n == 1 for n in seen_final.values())
+
+
+def test_key_scope_one_business_never_makes_another_late() -> None:
+    clock = Clock()
+    f = Feeder(make_op(clock), clock)
+    f.send(rec(T0 + 1_000, business="fresh"))
+    f.send(rec(T0 + 30 * MIN, business="fresh"))  # fresh's clock: T0 + 30 min
+    # same partition: yesterday's documents of another business open their own windows
+    assert lates(f.send(rec(T0 - 86_400_000 + 5_000, business="backfill"))) == []
+    assert lates(f.send(rec(T0 - 86_400_000 + 2 * MIN, business="backfill"))) == []
+    assert f.op.key_watermark(0, "backfill") == T0 - 86_400_000 + 2 * MIN - OOO
+    day_ago = T0 - 86_400_000
+    assert [(r["business_id"], r["window_start"]) for r in finals(f.out, "minute")] == [
+        ("fresh", T0), ("backfill", day_ago)]  # backfill's own clock closed its first minute
+    f.tick(IDLE + 3 * MIN)  # both idle: every minute closes, each counted once
+    assert [(r["business_id"], r["window_start"], r["document_count"]) for r in finals(f.out, "minute")] == [
+        ("fresh", T0, 1), ("backfill", day_ago, 1), ("fresh", T0 + 30 * MIN, 1), ("backfill", day_ago + 2 * MIN, 1)]
+    # the same stream with one clock per partition: the backfill is late, then too late
+    clock2 = Clock()
+    g = Feeder(make_op(clock2, watermark_scope="partition"), clock2)
+    g.send(rec(T0 + 1_000, business="fresh"))
+    g.send(rec(T0 + 30 * MIN, business="fresh"))
+    (late,) = lates(g.send(rec(T0 - 86_400_000 + 5_000, business="backfill")))
+    assert late.too_late
+
+
+def test_key_scope_idle_advance_is_per_business() -> None:
+    clock = Clock()
+    f = Feeder(make_op(clock), clock)
+    f.send(rec(T0 + 40_000, business="quiet"))
+    for i in range(40):  # "busy" keeps sending on the same partition, one per second
+        f.send(rec(T0 + 40_000 + i * 1_000, business="busy"), advance_ms=1_000)
+    # quiet has been idle for 40 s: its clock advanced by processing time and closed minute 0
+    assert ("quiet", T0) in {(r["business_id"], r["window_start"]) for r in finals(f.out + f.tick(1), "minute")}
+    assert f.op.key_watermark(0, "quiet") >= T0 + MIN + GRACE
+
+
+def test_restore_v1_snapshot_and_scope_changes() -> None:
+    clock = Clock()
+    part_op = make_op(clock, watermark_scope="partition")
+    part_op.process_batch(0, [(0, rec(T0 + 1_000, business="a")), (1, rec(T0 + 10 * MIN, business="b"))])
+    snap = json.loads(json.dumps(part_op.snapshot()))
+    key_op = make_op(clock)  # key scope from a partition snapshot: b's open window keeps its clock,
+    key_op.restore(snap)  # a new business starts at the old partition watermark (floor)
+    assert key_op.key_watermark(0, "b") == T0 + 10 * MIN - OOO
+    assert key_op.key_watermark(0, "new") == T0 + 10 * MIN - OOO
+    (late,) = lates(key_op.process(0, 2, rec(T0 + 2_000, business="new")))
+    assert not late.too_late and late.recomputed == (("minute", T0),)
+    back = make_op(clock, watermark_scope="partition")  # and back: one clock, the most advanced
+    back.restore(json.loads(json.dumps(key_op.snapshot())))
+    assert back.partition_watermark(0) == T0 + 10 * MIN - OOO
+    v1 = {"v": 1, "granularities": ["minute", "hour"], "scope": "partition", "operator_wm": None,
+          "emit_due_in": 500, "stats": {}, "partitions": {"0": {
+              "last_offset": 7, "max_et": T0 + 5 * MIN, "base_wm": T0 + 5 * MIN - OOO, "wm": T0 + 5 * MIN - OOO,
+              "idle_for": 0, "open": [], "closed": [[T0 + MIN + GRACE, 0, "a", T0, [1] * 14]],
+              "dirty": [[0, "a", T0]]}}}  # fmt: skip
+    old = make_op(clock)
+    old.restore(v1)
+    assert old.last_offsets() == {0: 7} and old.key_watermark(0, "a") == T0 + 5 * MIN - OOO
+    assert old.drain_recompute() == [("a", "minute", T0, T0 + MIN)]  # its pending late update
 
 
 def test_snapshot_while_idle_resumes_the_idle_clock() -> None:
@@ -554,39 +674,11 @@ def test_snapshot_while_idle_resumes_the_idle_clock() -> None:
         assert scenario(at) == uninterrupted
 
 
-def test_scope_and_retention_default_from_settings() -> None:
-    settings = SETTINGS.model_copy(update={"watermark_scope": "operator", "closed_retention_ms": 123_000})
+def test_scope_and_lateness_default_from_settings() -> None:
+    settings = SETTINGS.model_copy(update={"watermark_scope": "operator", "allowed_lateness_ms": 123_000})
     op = WindowOperator(settings)
-    assert op.scope == getattr(settings, "watermark_scope", "partition")
-    assert op.retention == getattr(settings, "closed_retention_ms", 3_600_000)
-    assert WindowOperator(settings, watermark_scope="partition", closed_retention_ms=0).scope == "partition"
-
-
-def test_purge_emits_a_pending_late_update_before_forgetting_the_window() -> None:
-    # A fast replay: one batch closes minute 0, brings a late event for it and moves the
-    # watermark past close + retention, all before the next emit_interval_ms.
-    clock = Clock()
-    op = make_op(clock, closed_retention_ms=5 * MIN)
-    batch = [
-        (0, rec(T0 + 1_000)),
-        (1, rec(T0 + MIN + GRACE + OOO)),  # closes minute 0
-        (2, rec(T0 + 2_000)),  # late for minute 0 (its re-emission is now pending)
-        (3, rec(T0 + 30 * MIN)),  # watermark far beyond minute 0's close + retention
-    ]
-    out = op.process_batch(0, batch)
-    out += op.flush()
-    (late,) = lates(out)
-    assert [w.tracked for w in late.windows] == [True, True]
-    m0 = [e for e in out if isinstance(e, WindowResult) and e.row["granularity"] == "minute"
-          and e.row["window_start"] == T0]
-    assert [(e.row["is_final"], e.row["late_events"], e.row["document_count"]) for e in m0] == [
-        (True, 0, 1),  # the close
-        (True, 1, 1),  # the late update, emitted before the purge
-    ]
-    assert m0[1].revision > m0[0].revision
-    assert op.stats["late_untracked"] == 0
-    # the window is gone now: a later late event for it is untracked and emits no minute row
-    more = op.process(0, 4, rec(T0 + 3_000)) + op.flush()
-    assert [w.tracked for w in lates(more)[0].windows] == [False, True]
-    assert not [r for r in finals(more, "minute") if r["window_start"] == T0]
-    assert last_rows(out + more)[("b1", "hour", T0)]["late_events"] == 2
+    assert op.scope == "operator" and op.allowed_lateness == 123_000
+    assert WindowOperator(settings, watermark_scope="key", allowed_lateness_ms=0).scope == "key"
+    assert StreamSettings().watermark_scope == "key" and StreamSettings().allowed_lateness_ms == 7 * 86_400_000
+    with pytest.raises(ValueError, match="watermark_scope"):
+        WindowOperator(settings, watermark_scope="global")  # type: ignore[arg-type]

@@ -39,40 +39,21 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 
 from ocrstream.api import queries as Q
-from ocrstream.api.auth import Authenticator, LinkSigner, Scope, bearer_token
+from ocrstream.api.auth import Authenticator, LinkSigner, Scope, Signer, bearer_token
 from ocrstream.api.db import Database, SingleFlightCache
-from ocrstream.api.images import ObjectUnavailable, open_object
+from ocrstream.api.documents import DocumentContext, build_router, iso
 from ocrstream.api.metrics import API_REQUESTS, API_SECONDS, ClickHouseMetrics, render
-from ocrstream.api.models import (
-    AggregatesResponse,
-    BusinessesResponse,
-    DocumentDetail,
-    DocumentsResponse,
-    Health,
-)
-from ocrstream.api.params import business_list, check_id, default_range, invalid, time_range
+from ocrstream.api.models import AggregatesResponse, BusinessesResponse, Health
+from ocrstream.api.pages import PageCache
+from ocrstream.api.params import business_list, default_range, time_range
+from ocrstream.api.security import SecurityHeadersMiddleware
+from ocrstream.api.session import session_router
 from ocrstream.settings import Settings
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-TEXT_PREVIEW_CHARS = 300
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _json_list(text: str) -> list[dict[str, Any]]:
-    try:
-        value = json.loads(text) if text else []
-    except ValueError:
-        return []
-    return value if isinstance(value, list) else []
+_iso = iso
 
 
 class MetricsMiddleware:
@@ -115,8 +96,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         client = connect(settings)
     api_settings = settings.api
     db = Database(client, threads=api_settings.query_threads)
-    auth = Authenticator(api_settings)
-    signer = LinkSigner(api_settings.link_secret, api_settings.link_ttl_s)
+    keys = Signer(api_settings.link_secret)
+    auth = Authenticator(api_settings, keys)
+    signer = LinkSigner(keys, api_settings.link_ttl_s)
     series_cache = SingleFlightCache(api_settings.cache_ttl_s, api_settings.cache_stale_s)
     businesses_cache = SingleFlightCache(max(api_settings.cache_ttl_s, 2.0), api_settings.cache_stale_s)
     documents_cache = SingleFlightCache(api_settings.cache_ttl_s, api_settings.cache_stale_s)
@@ -135,6 +117,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         description=__doc__,
         lifespan=lifespan,
     )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.state.settings = settings
     app.state.db = db
@@ -155,6 +138,12 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
                             headers={"Cache-Control": "no-cache"})
 
+    @app.get("/document", include_in_schema=False)
+    async def document_view() -> FileResponse:
+        """The document view (``/document?id=<document_id>``); its data comes from /api/documents/{id}."""
+        return FileResponse(STATIC_DIR / "document.html", media_type="text/html",
+                            headers={"Cache-Control": "no-cache"})
+
     @app.get("/api/config", tags=["dashboard"])
     async def config() -> dict[str, Any]:
         """Public settings the dashboard needs (no data)."""
@@ -167,6 +156,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             "max_range_days": api_settings.max_range_days,
             "default_start": _iso(start),
             "default_end": _iso(end),
+            "low_confidence": api_settings.low_confidence,
+            "max_documents": api_settings.max_documents,
         }
 
     # ------------------------------------------------------------ aggregates
@@ -212,104 +203,11 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         rows = await businesses_cache.get(key, lambda: db.named_rows(Q.BUSINESSES_SQL, params))
         return {"businesses": rows}
 
-    # ------------------------------------------------------------ documents
+    # ------------------------------------------------------------ documents, session
 
-    def links(request: Request, document_id: str) -> tuple[str, str]:
-        root = request.scope.get("root_path", "")
-        base = f"{root}/api/documents/{quote(document_id, safe='')}"
-        exp, sig = signer.sign(document_id)
-        return base, f"{base}/image?exp={exp}&sig={sig}"
-
-    @app.get("/api/documents", tags=["query"], response_model=DocumentsResponse)
-    async def documents(
-        request: Request,
-        scope: Auth,
-        business_id: Annotated[list[str] | None, Query(description="repeatable; default: all in scope")] = None,
-        start: Annotated[str | None, Query()] = None,
-        end: Annotated[str | None, Query()] = None,
-        type: Annotated[str | None, Query(description="document type, e.g. receipt", max_length=64)] = None,
-        limit: Annotated[int, Query(ge=1)] = 50,
-    ) -> dict[str, Any]:
-        """Newest documents first (by ``event_time`` in ``[start, end)``), text shortened."""
-        ids = business_list(business_id, required=False)
-        scope.check(ids)
-        if limit > api_settings.max_documents:
-            raise invalid("limit", f"limit: at most {api_settings.max_documents}")
-        rng = time_range(start, end, api_settings.max_range_days)
-        all_businesses = not ids and scope.all
-        if not ids and not scope.all:
-            ids = sorted(scope.businesses)
-        if not ids and not all_businesses:
-            return {"start": _iso(rng.start), "end": _iso(rng.end), "count": 0, "documents": []}
-        params = {"all": int(all_businesses), "business_ids": ids, "start": rng.start, "end": rng.end,
-                  "doc_type": type or "", "limit": limit, "preview_chars": TEXT_PREVIEW_CHARS}
-        key = (all_businesses, tuple(ids), rng.start, rng.end, type or "", limit)
-        rows = await documents_cache.get(key, lambda: db.named_rows(Q.DOCUMENTS_SQL, params))
-        out = []
-        for cached in rows:
-            row = dict(cached)  # cached rows are shared: links are signed per request
-            row["event_time"] = _iso(row["event_time"])
-            row["processed_at"] = _iso(row["processed_at"])
-            row["is_late"] = bool(row["is_late"])
-            row["url"], row["image_url"] = links(request, row["document_id"])
-            out.append(row)
-        return {"start": _iso(rng.start), "end": _iso(rng.end), "count": len(out), "documents": out}
-
-    @app.get("/api/documents/{document_id}", tags=["query"], response_model=DocumentDetail,
-             responses={404: {"description": "no such document"}})
-    async def document(request: Request, scope: Auth, document_id: str) -> dict[str, Any]:
-        """One document: OCR text, extracted fields and confidences, engine, timings, image link."""
-        check_id("document_id", document_id)
-        rows = await db.named_rows(Q.DOCUMENT_SQL, {"document_id": document_id})
-        if not rows:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such document")
-        row = rows[0]
-        scope.check([row["business_id"]])
-        _, image_url = links(request, document_id)
-        return {
-            "document_id": row["document_id"], "business_id": row["business_id"],
-            "event_time": _iso(row["event_time"]), "processed_at": _iso(row["processed_at"]),
-            "source": row["source"], "uri": row["uri"], "doc_type": row["doc_type"],
-            "type_confidence": row["type_confidence"], "engine": row["engine"], "text": row["text"],
-            "pages": row["pages"],
-            "fields": {k: row[k] for k in ("vendor", "date", "currency", "subtotal", "tax", "total")},
-            "field_confidences": dict(row["field_confidences"] or {}),
-            "line_items": _json_list(row["line_items"]), "lines": _json_list(row["lines"]),
-            "score": row["score"], "ocr_score": row["ocr_score"],
-            "timings_s": {"fetch": row["fetch_s"], "classify": row["classify_s"], "ocr": row["ocr_s"],
-                          "extract": row["extract_s"]},
-            "is_late": bool(row["is_late"]), "image_url": image_url,
-        }
-
-    @app.get("/api/documents/{document_id}/image", tags=["query"],
-             responses={200: {"content": {"image/*": {}, "application/pdf": {}}}, 404: {}})
-    async def document_image(
-        request: Request, document_id: str, exp: int | None = None, sig: str | None = None,
-    ) -> StreamingResponse:
-        """Stream the original object. Authorised by a signed link (``exp``, ``sig``) or a bearer token."""
-        check_id("document_id", document_id)
-        signed = signer.verify(document_id, exp, sig)
-        scope = None if signed else auth.scope_for_token(bearer_token(request))
-        if not signed and scope is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="missing or invalid bearer token or link",
-                                headers={"WWW-Authenticate": "Bearer"})
-        rows = await db.rows(Q.DOCUMENT_REF_SQL, {"document_id": document_id})
-        if not rows:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such document")
-        business_id, uri = rows[0]
-        if scope is not None:
-            scope.check([business_id])
-        try:
-            obj = await asyncio.to_thread(open_object, settings, uri)
-        except ObjectUnavailable as exc:
-            log.info("image of %s not served: %s", document_id, exc)  # details stay in the log
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="the document's object is not available") from None
-        headers = {"Cache-Control": "private, max-age=300",
-                   "Content-Disposition": f"inline; filename*=UTF-8''{quote(obj.filename)}",
-                   "X-Content-Type-Options": "nosniff"}
-        if obj.size is not None:
-            headers["Content-Length"] = str(obj.size)
-        return StreamingResponse(obj.chunks, media_type=obj.media_type, headers=headers)
+    app.include_router(build_router(DocumentContext(settings, db, auth, signer, documents_cache,
+                                                    PageCache(api_settings.page_cache_entries))))
+    app.include_router(session_router(auth, api_settings.cookie_secure))
 
     # ------------------------------------------------------------ ops
 
@@ -335,7 +233,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     async def metrics(request: Request) -> PlainTextResponse:
         """Prometheus text format 0.0.4 (see ocrstream.api.metrics)."""
         if auth.enabled and not api_settings.metrics_public:
-            scope = auth.scope_for_token(bearer_token(request))
+            scope = auth.scope_for_request(request)
             if scope is None or not scope.all:
                 raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="metrics need a '*' token",
                                     headers={"WWW-Authenticate": "Bearer"})

@@ -26,8 +26,11 @@ class Series(BaseModel):
     median_ocr_score: list[float | None]
     ocr_seconds_p50: list[float | None] = Field(description="seconds")
     ocr_seconds_p95: list[float | None] = Field(description="seconds")
-    late_events: list[int]
+    late_events: list[int] = Field(description="counted documents that arrived after the window closed")
+    too_late_events: list[int] = Field(description="documents beyond allowed lateness (in no other metric)")
     is_final: list[int] = Field(description="1 once the window closed (its final row)")
+    status: list[str] = Field(description="current (open, may change) | final (closed by the watermark) | "
+                                          "late_update (closed, re-emitted after late documents)")
     type_counts: list[dict[str, int]]
     min_event_time: list[int]
     max_event_time: list[int]
@@ -94,13 +97,46 @@ class DocumentsResponse(BaseModel):
     documents: list[DocumentSummary]
 
 
+class FieldEvidence(BaseModel):
+    """An extracted field and where it was read (see ocrstream.api.evidence)."""
+
+    name: str
+    value: Any
+    confidence: float
+    low: bool = Field(description="value present and confidence below low_confidence")
+    located: str = Field(description="extraction | derived | matched | none")
+    lines: list[int] = Field(description="indexes into lines")
+    boxes: list[dict[str, Any]] = Field(description="{page, box: [x0, y0, x1, y1]} in source page pixels")
+    raw: str | None = None
+
+
+class DocumentWindow(BaseModel):
+    """A window the document's event time falls in, and how the document counts there."""
+
+    granularity: str
+    window_start: str
+    window_end: str = Field(description="exclusive")
+    start_ms: int
+    end_ms: int
+    counted_as: str = Field(description="on time (in the aggregates) | late event (in late_events) | not counted")
+    stored: bool
+    is_final: bool | None
+    document_count: int | None
+    late_events: int | None
+
+
 class DocumentDetail(DocumentBase):
     text: str
     fields: dict[str, Any] = Field(description="vendor, date, currency, subtotal, tax, total")
     field_confidences: dict[str, float]
+    field_evidence: list[FieldEvidence]
+    low_confidence: float = Field(description="confidences below this are marked low")
     line_items: list[dict[str, Any]]
-    lines: list[dict[str, Any]]
+    lines: list[dict[str, Any]] = Field(description="{text, confidence, box: [x0, y0, x1, y1] source page pixels, page}")
     timings_s: dict[str, float] = Field(description="fetch, classify, ocr, extract (seconds)")
+    windows: list[DocumentWindow]
+    page_sizes: list[dict[str, int]] = Field(description="per page {width, height}: the pixel frame of every box")
+    page_images: list[str] = Field(description="signed links to each page as PNG (may be scaled down)")
 
 
 class Health(BaseModel):

@@ -25,7 +25,9 @@ WINDOW_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ocr_seconds_p50", "ocr_seconds_p50"),
     ("ocr_seconds_p95", "ocr_seconds_p95"),
     ("late_events", "late_events"),
+    ("too_late_events", "too_late_events"),
     ("is_final", "is_final"),
+    ("status", "status"),
     ("type_counts", "type_counts"),
     ("min_event_time", "toUnixTimestamp64Milli(min_event_time)"),
     ("max_event_time", "toUnixTimestamp64Milli(max_event_time)"),
@@ -43,6 +45,7 @@ METRICS: tuple[str, ...] = (
     "ocr_seconds_p50",
     "ocr_seconds_p95",
     "late_events",
+    "too_late_events",
 )
 
 GRANULARITIES: tuple[str, ...] = ("minute", "hour")
@@ -124,10 +127,24 @@ LIMIT {{limit:UInt32}}
 DOCUMENT_SQL = """
 SELECT document_id, business_id, event_time, processed_at, source, uri, doc_type, type_confidence, engine,
        text, pages, vendor, date, currency, subtotal, tax, total, field_confidences, line_items, lines,
-       score, ocr_score, fetch_s, classify_s, ocr_s, extract_s, is_late, version
+       field_evidence, page_sizes, score, ocr_score, fetch_s, classify_s, ocr_s, extract_s, is_late, version
 FROM documents FINAL
 WHERE document_id = {document_id:String}
 LIMIT 1
+"""
+
+#: The minute and hour windows a document's event time falls in (window starts passed in, epoch-aligned).
+DOCUMENT_WINDOWS_SQL = """
+SELECT granularity,
+       toUnixTimestamp64Milli(window_start) AS start_ms,
+       toUnixTimestamp64Milli(window_end) AS end_ms,
+       document_count, late_events, is_final,
+       toUnixTimestamp64Milli(emitted_at) AS emitted_ms
+FROM windows FINAL
+WHERE business_id = {business_id:String}
+  AND ((granularity = 'minute' AND window_start = {minute:DateTime64(3, 'UTC')})
+    OR (granularity = 'hour' AND window_start = {hour:DateTime64(3, 'UTC')}))
+ORDER BY granularity = 'hour'
 """
 
 DOCUMENT_REF_SQL = """

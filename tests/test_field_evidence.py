@@ -1,0 +1,117 @@
+"""Field evidence: where each field was read, in page pixels, through record, codec and ClickHouse row."""
+
+from __future__ import annotations
+
+import copy
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr_agents.preprocess import rotate_quadrant, rotate_small
+from ocr_agents.types import PageTransform
+from ocrstream.codec import AvroCodec, Schema, SchemaStore, load_schema
+
+NEW_FIELDS = {"field_evidence", "page_sizes"}
+NEW_ITEM_FIELDS = {"raw_text", "page", "box"}
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+@pytest.mark.parametrize("scale,skew", [(1.0, 0.0), (0.5, 0.0), (1.6, 2.5), (0.75, -4.0)])
+def test_page_transform_maps_boxes_back_to_source_pixels(rotation: int, scale: float, skew: float) -> None:
+    """Apply the preprocessing chain (scale -> quadrant turn -> deskew) to a page with one
+    marker, find the marker in the upright image and map its box back: it must land on
+    the marker in the source page."""
+    src = np.full((700, 500, 3), 255, np.uint8)
+    x0, y0, x1, y1 = 310, 120, 430, 160
+    src[y0:y1, x0:x1] = 0
+    img = cv2.resize(src, (round(500 * scale), round(700 * scale)), interpolation=cv2.INTER_AREA)
+    img = rotate_quadrant(img, rotation)
+    img = rotate_small(img, skew)
+    ys, xs = np.nonzero(img[:, :, 0] < 128)
+    upright_box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+    t = PageTransform((500, 700), (img.shape[1], img.shape[0]), scale, rotation, skew)
+    got = t.to_source(upright_box)
+    # the axis-aligned box of a rotated marker is a little larger than the marker
+    slack = 3 / min(scale, 1.0) + abs(np.sin(np.radians(skew))) * 130
+    assert got[0] <= x0 + 3 and got[1] <= y0 + 3 and got[2] >= x1 - 3 and got[3] >= y1 - 3, got
+    assert got[0] >= x0 - slack and got[1] >= y0 - slack and got[2] <= x1 + slack and got[3] <= y1 + slack, got
+
+
+def _old_ocr_result_schema() -> Schema:
+    """OcrResult as it was before field evidence (the new fields removed)."""
+    raw = copy.deepcopy(load_schema("OcrResult").raw)
+    raw["fields"] = [f for f in raw["fields"] if f["name"] not in NEW_FIELDS]
+    for f in raw["fields"]:
+        if f["name"] == "line_items":
+            f["type"]["items"]["fields"] = [x for x in f["type"]["items"]["fields"] if x["name"] not in NEW_ITEM_FIELDS]
+    return Schema.from_dict(raw)
+
+
+OLD_RECORD = {
+    "document_id": "d", "business_id": "b", "uri": "", "source": "upload", "event_time": 1, "processed_at": 2,
+    "doc_type": "receipt", "type_confidence": 0.75, "engine": "onnx", "text": "TOTAL 12.50", "pages": 1,
+    "lines": [{"text": "TOTAL 12.50", "confidence": 0.75, "box": [1.0, 2.0, 3.0, 4.0], "page": 0}],
+    "fields": {"vendor": None, "date": None, "currency": None, "subtotal": None, "tax": None, "total": 12.5,
+               "confidences": {"total": 0.5}},
+    "line_items": [{"description": "tea", "quantity": 1.0, "unit_price": 12.5, "amount": 12.5, "confidence": 0.5}],
+    "score": 0.5, "ocr_score": 0.75,
+    "timings": {"fetch_s": 0.0, "classify_s": 0.0, "ocr_s": 0.1, "extract_s": 0.0},
+}
+
+
+def test_old_records_read_with_empty_evidence_and_new_records_read_by_old_readers() -> None:
+    store = SchemaStore()
+    old, new = AvroCodec(_old_ocr_result_schema(), store), AvroCodec(load_schema("OcrResult"), store)
+    back = new.decode(old.encode(OLD_RECORD))
+    assert back["field_evidence"] == {} and back["page_sizes"] == []
+    assert back["line_items"][0] | {} == OLD_RECORD["line_items"][0] | {"raw_text": "", "page": 0, "box": []}
+    rec = {**back, "field_evidence": {
+        "total": {"value": 12.5, "confidence": 0.5, "raw_text": "TOTAL 12.50", "page": 0, "box": [1.0, 2.0, 3.0, 4.0]},
+        "vendor": {"value": "Shop", "confidence": 0.375, "raw_text": "Shop", "page": 0, "box": []},
+        "tax": {"value": 1.0, "confidence": 0.25, "raw_text": "", "page": -1, "box": []}},
+        "page_sizes": [{"width": 500, "height": 700}]}
+    assert new.decode(new.encode(rec)) == rec
+    assert old.decode(new.encode(rec)) == OLD_RECORD
+
+
+@pytest.mark.integration
+def test_evidence_reaches_clickhouse(settings) -> None:
+    """A real OCR result (generated receipt -> DocumentProcessor -> record) through the
+    broker and the sink: the documents row holds the same evidence and page sizes as JSON."""
+    import json
+
+    from ocr_agents.pipeline import DocumentProcessor, to_record
+    from ocrstream.clickhouse import connect
+    from ocrstream.codec import make_serde
+    from ocrstream.kafka import make_producer
+    from ocrstream.settings import OcrSettings
+    from ocrstream.topics import OCR_RESULTS, ensure_topics
+    from producers.docgen import render_document
+    from streams.sink import AggregationSink
+    from tests.streams_helpers import stream_settings
+
+    image, truth = render_document("receipt", 21)
+    ok, buf = cv2.imencode(".png", image)
+    result = DocumentProcessor(OcrSettings(threads=2)).process(buf.tobytes())
+    record = to_record(result, document_id="ev-1", business_id="acme", event_time_ms=1_700_000_000_000)
+    assert set(record["field_evidence"]) >= {"total", "date"}
+
+    s = stream_settings(settings)
+    ensure_topics(s)
+    producer = make_producer(s)
+    producer.produce(s.topic(OCR_RESULTS.short_name), value=make_serde("OcrResult").encode(record), key=b"acme")
+    assert producer.flush(30) == 0
+    client = connect(s)
+    AggregationSink(s, client=client).run(idle_exit_s=2.0, max_runtime_s=60)
+    evidence, sizes, items = client.query(
+        "SELECT field_evidence, page_sizes, line_items FROM documents FINAL WHERE document_id = 'ev-1'").result_rows[0]
+    evidence, sizes, items = json.loads(evidence), json.loads(sizes), json.loads(items)
+    assert sizes == [{"width": image.shape[1], "height": image.shape[0]}]
+    assert evidence["total"]["value"] == pytest.approx(truth["fields"]["total"])
+    assert evidence["total"]["raw_text"] == result.fields["total"].raw_text
+    assert evidence["total"]["box"] == pytest.approx(list(result.fields["total"].box), abs=1e-3)
+    assert evidence["date"] == {**record["field_evidence"]["date"], "confidence": pytest.approx(
+        record["field_evidence"]["date"]["confidence"], abs=1e-6), "box": pytest.approx(
+        record["field_evidence"]["date"]["box"], abs=1e-3)}
+    assert items and all(it["raw_text"] and len(it["box"]) == 4 for it in items)
