@@ -74,6 +74,16 @@ class LineReader:
                 self._cond.wait(min(left, 0.5))
         return True
 
+    def finish(self, proc: "object", timeout_s: float) -> str:
+        """Wait for ``proc`` to exit (killed after ``timeout_s``); returns all its output."""
+        try:
+            proc.wait(timeout_s)  # type: ignore[attr-defined]
+        finally:
+            if proc.poll() is None:  # type: ignore[attr-defined]
+                proc.kill()  # type: ignore[attr-defined]
+                proc.wait()  # type: ignore[attr-defined]
+        return self.text(join_s=10)
+
     def text(self, join_s: float = 0.0) -> str:
         """Everything read so far (after waiting up to ``join_s`` for the end of the output)."""
         self._thread.join(join_s)
