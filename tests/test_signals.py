@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import LineReader, processes_with_marker, wait_gone
-from tests.test_demo import _free_port
+from tests.processes import OutputReader, processes_with_marker, wait_gone
+from ocrstream.api.server import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +31,11 @@ def _env(settings, marker: str) -> dict[str, str]:
 def test_serve_stops_on_sighup(tmp_path: Path) -> None:
     from ocrstream.settings import Settings
 
-    s = Settings().with_overrides(state_dir=tmp_path, **{"api.port": _free_port()})
+    s = Settings().with_overrides(state_dir=tmp_path, **{"api.port": free_port()})
     marker = f"ocrstream-serve-{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "serve"], env=_env(s, marker), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = LineReader(proc.stdout)
+    out = OutputReader(proc.stdout)
     try:
         assert out.wait_for("serving", 120), out.text()
         deadline = time.monotonic() + 30
@@ -66,7 +66,7 @@ def test_sink_flushes_a_checkpoint_and_exits_on_sighup(settings, tmp_path: Path)
     marker = f"ocrstream-sink-{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "--log-level", "INFO", "sink"], env=_env(s, marker),
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = LineReader(proc.stdout)
+    out = OutputReader(proc.stdout)
     try:
         assert out.wait_for("sink-0: checkpoint ", 120), out.text()
     finally:
