@@ -80,7 +80,6 @@ class Pipeline:
         self.frame_serde = make_serde("VideoFrame", reg)
         self.result_serde = make_serde("OcrResult", reg)
         self.classified_serde = make_serde("ClassifiedDocument", reg)
-        self.dlq_serde = make_serde("DeadLetter", reg)
         self.fetcher = fetcher or Fetcher(settings)
         self.ocr = ocr or OcrStage(settings)
         self._producer = producer
@@ -113,10 +112,14 @@ class Pipeline:
 
     async def handle_document(self, topic: str, partition: int, offset: int, value: bytes) -> str:
         """Process one ``documents`` record; returns ``"ok"`` or ``"dead:<stage>"``."""
+        return await self._tracked(self._handle_document, topic, partition, offset, value)
+
+    async def _tracked(self, handler: Any, topic: str, partition: int, offset: int, value: bytes) -> str:
+        """Run ``handler`` for one record, listed in :attr:`in_flight` (health) meanwhile."""
         where = f"{topic}[{partition}]@{offset}"
         self.in_flight[where] = time.monotonic()
         try:
-            return await self._handle_document(topic, partition, offset, value, where)
+            return await handler(topic, partition, offset, value, where)
         finally:
             self.in_flight.pop(where, None)
 
@@ -147,12 +150,7 @@ class Pipeline:
 
     async def handle_frame(self, topic: str, partition: int, offset: int, value: bytes) -> str:
         """Process one ``video-frames`` record (same path, ``source=video``)."""
-        where = f"{topic}[{partition}]@{offset}"
-        self.in_flight[where] = time.monotonic()
-        try:
-            return await self._handle_frame(topic, partition, offset, value, where)
-        finally:
-            self.in_flight.pop(where, None)
+        return await self._tracked(self._handle_frame, topic, partition, offset, value)
 
     async def _handle_frame(self, topic: str, partition: int, offset: int, value: bytes, where: str) -> str:
         frame: dict[str, Any] = {}

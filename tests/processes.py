@@ -83,6 +83,16 @@ class OutputReader:
                     raise AssertionError(f"{why} before {marker!r}:\n{''.join(self.lines)[-4000:]}")
                 self._cond.wait(min(left, 1.0))
 
+    def finish(self, proc: "object", timeout_s: float) -> str:
+        """Wait for ``proc`` to exit (killed after ``timeout_s``); returns all its output."""
+        try:
+            proc.wait(timeout_s)  # type: ignore[attr-defined]
+        finally:
+            if proc.poll() is None:  # type: ignore[attr-defined]
+                proc.kill()  # type: ignore[attr-defined]
+                proc.wait()  # type: ignore[attr-defined]
+        return self.text(wait_end_s=10)
+
     def text(self, wait_end_s: float = 0.0) -> str:
         """The output so far; with ``wait_end_s``, first wait up to that long for the end of the stream."""
         if wait_end_s:

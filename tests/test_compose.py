@@ -173,3 +173,5 @@ def test_publishing_beyond_loopback_needs_passwords_and_api_tokens(compose: dict
     assert "OCRSTREAM_API__TOKENS" in services["api"]["environment"]
     for name in ("worker", "sink"):
         assert "--health-port" in services[name]["command"] and "/healthz" in str(services[name]["healthcheck"])
+        # signals reach ocrstream (tini as PID 1) and the graceful stop fits before Docker's SIGKILL
+        assert services[name]["init"] is True and int(services[name]["stop_grace_period"].rstrip("s")) > 30

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -140,59 +139,51 @@ def test_demo_backfills_history_then_keeps_documents_flowing(tmp_path: Path) -> 
     assert not left, left
 
 
-def _start_demo(s, port: int, marker: str, *extra: str) -> subprocess.Popen:
+def _demo_in_flight(tmp_path: Path, name: str) -> tuple[Any, subprocess.Popen, OutputReader, str]:
+    """``ocrstream demo`` in its own session, once it is waiting for documents to be OCR'd."""
+    s = local_settings(tmp_path / name, ephemeral=False)
+    marker = f"ocrstream-demo-{name}-{os.getpid()}"
     env = {**os.environ, **s.as_env(), "COLUMNS": "200", "OCRSTREAM_TEST_MARKER": marker, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "ocrstream", "demo", "--port", str(port), "--timeout", "240", *extra],
+    proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "demo", "--port", str(free_port()), "--timeout", "240"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)  # its own session: the signals of the test reach only it
-
-
-def test_sighup_of_the_demo_leaves_no_process_behind(tmp_path) -> None:
-    """A closed terminal (SIGHUP) while documents are in flight: everything the demo started is gone."""
-    import signal
-
-    from tests.processes import OutputReader, processes_with_marker, wait_gone
-
-    s = local_settings(tmp_path / "hup", ephemeral=False)
-    marker = f"ocrstream-demo-hup-{os.getpid()}"
-    proc = _start_demo(s, free_port(), marker)
     reader = OutputReader(proc.stdout)
     try:
-        assert reader.wait_for("waiting for", 240), reader.text()
-        ours = processes_with_marker(marker, environ=True)
-        assert len(ours) >= 4, ours  # weed, tansu, the worker (+ its OCR pool once it starts)
-        proc.send_signal(signal.SIGHUP)
-        proc.wait(120)
-        out = reader.text(wait_end_s=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        reader.wait_for("waiting for", 240)
+    except AssertionError:
+        proc.kill()
+        proc.wait()
+        raise
+    return s, proc, reader, marker
+
+
+def test_sighup_of_the_demo_leaves_no_process_behind(tmp_path: Path) -> None:
+    """A closed terminal (SIGHUP) while documents are in flight: everything the demo started is gone."""
+    from tests.processes import processes_with_marker
+
+    s, proc, reader, marker = _demo_in_flight(tmp_path, "hup")
+    ours = processes_with_marker(marker, environ=True)
+    proc.send_signal(signal.SIGHUP)
+    out = reader.finish(proc, 120)
+    assert len(ours) >= 4, ours  # weed, tansu, the worker (+ its OCR pool once it starts)
     assert proc.returncode == 0, out[-3000:]
     assert "signal SIGHUP: shutting down" in out, out[-3000:]
     assert wait_gone(processes_with_marker(marker, environ=True), 15) == [], out[-3000:]
-    assert not subprocess.run(["pgrep", "-f", str(s.state_dir)], capture_output=True, text=True).stdout.split()
+    assert wait_gone(pipeline_processes(s), 15) == [], out[-3000:]
 
 
-def test_the_demo_notices_a_dead_worker(tmp_path) -> None:
-    import signal
+def test_the_demo_notices_a_dead_worker(tmp_path: Path) -> None:
+    from tests.processes import processes_with_marker
 
-    from tests.processes import OutputReader, processes_with_marker, wait_gone
-
-    s = local_settings(tmp_path / "dead", ephemeral=False)
-    marker = f"ocrstream-demo-dead-{os.getpid()}"
-    proc = _start_demo(s, free_port(), marker)
-    reader = OutputReader(proc.stdout)
-    try:
-        assert reader.wait_for("waiting for", 240), reader.text()
-        workers = [p for p in processes_with_marker(marker, environ=True)
-                   if b"ocrstream\x00worker" in open(f"/proc/{p}/cmdline", "rb").read()]
-        assert len(workers) == 1, workers
+    _, proc, reader, marker = _demo_in_flight(tmp_path, "dead")
+    workers = [p for p in processes_with_marker(marker, environ=True)
+               if b"ocrstream\x00worker" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    if len(workers) == 1:
         os.kill(workers[0], signal.SIGKILL)
-        proc.wait(120)
-        out = reader.text(wait_end_s=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    else:
+        proc.send_signal(signal.SIGTERM)
+    out = reader.finish(proc, 120)
+    assert len(workers) == 1, workers
     assert proc.returncode == 1, out[-3000:]
     assert "error: the worker process was killed by signal 9; see" in out, out[-3000:]
     assert wait_gone(processes_with_marker(marker, environ=True), 15) == [], out[-3000:]  # its OCR pool too

@@ -47,12 +47,9 @@ def test_serve_stops_on_sighup(tmp_path: Path) -> None:
             except OSError:
                 assert time.monotonic() < deadline, out.text()
                 time.sleep(0.2)
-        proc.send_signal(signal.SIGHUP)
-        proc.wait(30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    text = out.text(wait_end_s=10)
+        proc.send_signal(signal.SIGHUP)
+        text = out.finish(proc, 30)
     assert proc.returncode == 0, text[-2000:]
     assert "Shutting down" in text or "Finished server process" in text, text[-2000:]
     assert wait_gone(processes_with_marker(marker, environ=True), 10) == []
@@ -72,12 +69,9 @@ def test_sink_flushes_a_checkpoint_and_exits_on_sighup(settings, tmp_path: Path)
     out = OutputReader(proc.stdout)
     try:
         assert out.wait_for("sink-0: checkpoint ", 120), out.text()
-        proc.send_signal(signal.SIGHUP)
-        proc.wait(60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    text = out.text(wait_end_s=10)
+        proc.send_signal(signal.SIGHUP)
+        text = out.finish(proc, 60)
     assert proc.returncode == 0, text[-2000:]
     assert "signal 1: stopping after a final flush + checkpoint" in text, text[-2000:]
     assert f'"records": {delivered}' in text, text[-2000:]  # stats printed after the final checkpoint

@@ -173,7 +173,7 @@ def test_up_on_a_running_stack_says_so_and_a_failure_stops_nothing_it_did_not_st
     handle = stack_factory("running")
     s = handle.settings
     first = handle.up(ephemeral=True)
-    assert sorted(first["started"]) == ["bridge", "tansu", "weed"]
+    assert {"tansu", "weed"} <= set(first["started"])
     pids = {p: first["parts"][p]["pid"] for p in ("kafka", "s3")}
     said: list[str] = []
     again = handle.stack.up(ephemeral=True, progress=said.append)  # type: ignore[union-attr]
