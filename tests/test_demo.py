@@ -59,7 +59,7 @@ def check_history(base: str, history: dict[str, Any]) -> None:
         counts = [c or 0 for c in minute["document_count"]]
         # nothing lost, nothing counted twice, nothing late: the backfill ran in event-time order
         assert sum(counts) == expected[p.business_id], (p.business_id, sum(counts), expected[p.business_id])
-        assert sum(c or 0 for c in minute["late_events"]) == 0
+        assert sum(c or 0 for c in minute["late_events"]) == 0 and sum(c or 0 for c in minute["too_late_events"]) == 0
         starts = [s for s, c in zip(minute["window_start"], counts) if c]
         assert len(starts) >= 100, (p.business_id, len(starts))  # a curve, not a dot
         assert max(starts) - min(starts) > 6 * HOUR_MS  # spread over the day, not one burst
