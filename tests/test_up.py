@@ -123,6 +123,14 @@ def test_up_watches_an_inbox_and_ctrl_c_stops_everything(tmp_path: Path) -> None
         assert pub.returncode == 0, pub.stdout + pub.stderr
         row2, _ = _first_seen(base, "beta", timeout_s=60)
         assert row2["source"] == "upload"
+        # and a plain S3 upload (no ocrstream code) through the bridge that `up` started with the stack
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=s.s3.endpoint, aws_access_key_id=s.s3.access_key,
+                          aws_secret_access_key=s.s3.secret_key, region_name=s.s3.region)
+        s3.put_object(Bucket=s.s3.documents_bucket, Key=f"gamma/{second.name}", Body=second.read_bytes() + b"\0")
+        row3, _ = _first_seen(base, "gamma", timeout_s=60)
+        assert row3["source"] == "s3-event"
 
         assert pipeline_processes(s), "the pipeline's processes should be running"
         text = stop_up(proc, out, signal.SIGINT)  # Ctrl-C
