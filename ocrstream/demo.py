@@ -49,7 +49,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ocrstream.embedded import PipelineError, Stopped
-from ocrstream.embedded import preflight as preflight  # noqa: PLC0414 - part of this module's API
+from ocrstream.embedded import preflight  # noqa: F401 - re-exported: part of this module's API
 from ocrstream.settings import Settings
 from producers.history import DEMO_PROFILES
 

@@ -107,7 +107,18 @@ class OcrSettings(BaseModel):
     max_object_bytes: int = 25 * 1024 * 1024
     pdf_dpi: int = 200
     max_pages: int = Field(50, ge=1, description="pages per document (PDF/TIFF); more is TooManyPages")
-    onnx_model_size: Literal["tiny", "small"] = "tiny"  # PP-OCRv6 size for the onnx engine
+    # PP-OCRv6 sizes for the onnx engine, chosen on real receipts (ocr_agents/engines/onnx.py):
+    # tiny detector + small recogniser; onnx_model_size, when set, sets both
+    onnx_model_size: Literal["tiny", "small"] | None = None
+    onnx_det_size: Literal["tiny", "small"] = "tiny"
+    onnx_rec_size: Literal["tiny", "small"] = "small"
+    onnx_unclip_ratio: float = Field(2.0, gt=1.0, le=4.0, description="text box growth before cropping")
+    onnx_rec_batch: int = Field(1, ge=1, description="crops per recogniser call (1 = no padding)")
+    # Pixels bounded by what OCR needs: a page is scaled down to this long side before
+    # preprocessing and OCR (boxes are still reported in the page's own pixels), and a
+    # document may decode at most max_document_pixels over all its pages (ImageTooLarge).
+    max_ocr_long_side: int = Field(4000, ge=640, description="long side (px) a page is scaled down to for OCR")
+    max_document_pixels: int = Field(200_000_000, ge=1, description="decoded pixels per document, all pages")
     tesseract_psm: int = 6  # Tesseract page segmentation mode
     detect_orientation: bool = True  # 90/180/270 page rotation (ONNX classifier)
     deskew: bool = True  # small-angle rotation (projection profile)

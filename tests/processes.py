@@ -83,10 +83,10 @@ class OutputReader:
                     raise AssertionError(f"{why} before {marker!r}:\n{''.join(self.lines)[-4000:]}")
                 self._cond.wait(min(left, 1.0))
 
-    def text(self, wait_end_s: float = 0.0) -> str:
-        """The output so far; with ``wait_end_s``, first wait up to that long for the end of the stream."""
-        if wait_end_s:
-            self._thread.join(wait_end_s)
+    def text(self, join_s: float = 0.0) -> str:
+        """The output so far; with ``join_s``, first wait up to that long for the end of the stream."""
+        if join_s:
+            self._thread.join(join_s)
         with self._cond:
             return "".join(self.lines)
 

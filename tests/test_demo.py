@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -119,7 +120,7 @@ def test_demo_backfills_history_then_keeps_documents_flowing(tmp_path: Path) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    out = output.text(wait_end_s=10)
+    out = output.text(join_s=10)
     assert rc == 0, out[-4000:]
     # 11 images + 1 three-page PDF + 3 video pages, each in ClickHouse or the DLQ
     m = re.search(r"documents by type \((\d+) documents, (\d+) windows", out)
@@ -168,3 +169,83 @@ def test_history_span_continues_after_earlier_runs(stack: Any) -> None:
     client.command("INSERT INTO stream_checkpoints (consumer_group, topic, partition, written_at) VALUES "
                    f"('another-group', 't', 0, fromUnixTimestamp64Milli({now - 60_000}))")
     assert history_span(s, client, now) == (now - 2 * HOUR_MS + HISTORY_MARGIN_MS, now, now - 20 * HOUR_MS)
+
+
+def _start_demo(s, port: int, marker: str, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, **s.as_env(), "COLUMNS": "200", "OCRSTREAM_TEST_MARKER": marker, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "ocrstream", "demo", "--port", str(port), "--timeout", "240", *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # its own session: the signals of the test reach only it
+
+
+def test_sighup_of_the_demo_leaves_no_process_behind(tmp_path) -> None:
+    """A closed terminal (SIGHUP) while documents are in flight: everything the demo started is gone."""
+    import signal
+
+    from tests.processes import OutputReader, processes_with_marker, wait_gone
+
+    s = local_settings(tmp_path / "hup", ephemeral=False)
+    marker = f"ocrstream-demo-hup-{os.getpid()}"
+    proc = _start_demo(s, free_port(), marker)
+    reader = OutputReader(proc.stdout)
+    try:
+        assert reader.wait_for("waiting for", 240), reader.text()
+        ours = processes_with_marker(marker, environ=True)
+        assert len(ours) >= 4, ours  # weed, tansu, the worker (+ its OCR pool once it starts)
+        proc.send_signal(signal.SIGHUP)
+        proc.wait(120)
+        out = reader.text(join_s=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-3000:]
+    assert "signal SIGHUP: shutting down" in out, out[-3000:]
+    assert wait_gone(processes_with_marker(marker, environ=True), 15) == [], out[-3000:]
+    assert not subprocess.run(["pgrep", "-f", str(s.state_dir)], capture_output=True, text=True).stdout.split()
+
+
+def test_the_demo_notices_a_dead_worker(tmp_path) -> None:
+    import signal
+
+    from tests.processes import OutputReader, processes_with_marker, wait_gone
+
+    s = local_settings(tmp_path / "dead", ephemeral=False)
+    marker = f"ocrstream-demo-dead-{os.getpid()}"
+    proc = _start_demo(s, free_port(), marker)
+    reader = OutputReader(proc.stdout)
+    try:
+        assert reader.wait_for("waiting for", 240), reader.text()
+        workers = [p for p in processes_with_marker(marker, environ=True)
+                   if b"ocrstream\x00worker" in open(f"/proc/{p}/cmdline", "rb").read()]
+        assert len(workers) == 1, workers
+        os.kill(workers[0], signal.SIGKILL)
+        proc.wait(120)
+        out = reader.text(join_s=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out[-3000:]
+    assert "error: the worker process was killed by signal 9; see" in out, out[-3000:]
+    assert wait_gone(processes_with_marker(marker, environ=True), 15) == [], out[-3000:]  # its OCR pool too
+
+
+def test_demo_with_its_port_busy_stops_nothing(stack_factory) -> None:
+    """A running stack and a busy port: the demo refuses in one line and the stack keeps running."""
+    handle = stack_factory("busyport")
+    s = handle.settings
+    status = handle.up(ephemeral=True)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    try:
+        env = {**os.environ, **s.as_env()}
+        res = subprocess.run([sys.executable, "-m", "ocrstream", "demo", "--port", str(port)], env=env,
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        blocker.close()
+    out = (res.stdout + res.stderr).strip()
+    assert res.returncode == 1 and out.splitlines() == [out], out
+    assert f"port {port} on 127.0.0.1 is already in use" in out and "nothing was started" in out
+    again = handle.stack.status()  # type: ignore[union-attr]
+    assert again["ok"] and again["parts"]["kafka"]["pid"] == status["parts"]["kafka"]["pid"]

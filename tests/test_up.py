@@ -87,7 +87,7 @@ def stop_up(proc: subprocess.Popen[str], out: OutputReader, sig: int) -> str:
     """Send ``sig``, wait for the exit; all output. The exit must be clean (code 0)."""
     proc.send_signal(sig)
     proc.wait(timeout=90)
-    text = out.text(wait_end_s=10)
+    text = out.text(join_s=10)
     assert proc.returncode == 0, text[-4000:]
     return text
 
