@@ -44,7 +44,7 @@ TITLES = {  # metric -> (title, unit, total: "sum" | "mean" | None, per counted 
     "median_ocr_score": ("Median OCR score", "percentunit", None, True),
     "ocr_seconds_p50": ("OCR seconds p50", "s", None, True),
     "ocr_seconds_p95": ("OCR seconds p95", "s", None, True),
-    "late_events": ("Late events per window", "short", "sum", False),
+    "late_events": ("Late events per window (counted late updates)", "short", "sum", False),
     "too_late_events": ("Too-late events per window (in no aggregate)", "short", "sum", False),
 }
 
@@ -123,7 +123,7 @@ def metric_panel(panel_id: int, metric: str, x: int, y: int) -> dict[str, Any]:
             "mean": "total = mean over every counted document of the selected businesses. ",
             None: "no total: medians and percentiles do not combine across businesses. "}[kind]
     gaps = "Lines break where a business has no window" + (
-        "; empty where a window holds only late documents." if per_document else ".")
+        "; empty where a window counts no document (only too-late ones)." if per_document else ".")
     return timeseries(panel_id, title, unit, sqls, x=x, y=y, description=note + gaps)
 
 
@@ -133,7 +133,7 @@ def summary_table(panel_id: int) -> dict[str, Any]:
         "id": panel_id, "type": "table", "title": "Businesses in range (footer: total of the selected)",
         "datasource": DS, "gridPos": {"h": 6, "w": 24, "x": 0, "y": 0},
         "options": {"showHeader": True, "footer": {"show": True, "reducer": ["sum"], "countRows": False,
-                                                   "fields": ["documents", "late_documents", "amount", "windows",
+                                                   "fields": ["documents", "late_documents", "too_late_documents", "amount", "windows",
                                                               "open_windows", "late_updated_windows"]}},
         "fieldConfig": {"defaults": {}, "overrides": []},
         "targets": [target(f"""
@@ -143,8 +143,9 @@ SELECT business_id,
        round(sum(total_amount), 2) AS amount,
        round(sum(avg_score * document_count) / nullIf(sum(document_count), 0), 3) AS mean_score,
        count() AS windows,
-       countIf(is_final = 0) AS open_windows,
-       countIf(is_final = 1 AND late_events > 0) AS late_updated_windows
+       sum(too_late_events) AS too_late_documents,
+       countIf(status = 'current') AS open_windows,
+       countIf(status = 'late_update') AS late_updated_windows
 FROM ocrstream.windows FINAL
 WHERE {WINDOW_FILTER}
 GROUP BY business_id
@@ -164,11 +165,12 @@ def build() -> dict[str, Any]:
 SELECT $__timeInterval(window_start) AS time, business_id, count() AS late_updated_windows
 FROM ocrstream.windows FINAL
 WHERE {WINDOW_FILTER}
-  AND is_final = 1 AND late_events > 0
+  AND status = 'late_update'
 GROUP BY time, business_id
 ORDER BY time, business_id
 """], x=0, y=y, description="Windows that were already final when late documents arrived, so their row was "
-                                 "emitted again (the built-in dashboard's tooltip says 'late update')."))
+                                 "recomputed and emitted again (status late_update; the built-in dashboard's "
+                                 "tooltip says 'late update')."))
     pid += 1
     y += 8
     panels.append(timeseries(pid, "Documents by type (selected businesses)", "short", [f"""
@@ -203,7 +205,7 @@ ORDER BY time, stage
 """], x=16, y=y))
     pid += 1
     panels.append({
-        "id": pid, "type": "stat", "title": "Dead letters and late events in range", "datasource": DS,
+        "id": pid, "type": "stat", "title": "Dead letters, late and too-late events in range", "datasource": DS,
         "gridPos": {"h": 5, "w": 12, "x": 0, "y": y + 8},
         "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                     "colorMode": "value", "graphMode": "none", "textMode": "value_and_name"},
@@ -214,7 +216,9 @@ SELECT
   (SELECT count() FROM ocrstream.dead_letters FINAL
     WHERE $__timeFilter(last_failure_time) AND (business_id IS NULL OR {BUSINESS_FILTER})) AS dead_letters,
   (SELECT sum(late_events) FROM ocrstream.windows FINAL
-    WHERE $__timeFilter(window_start) AND granularity = 'minute' AND {BUSINESS_FILTER}) AS late_events
+    WHERE $__timeFilter(window_start) AND granularity = 'minute' AND {BUSINESS_FILTER}) AS late_events,
+  (SELECT sum(too_late_events) FROM ocrstream.windows FINAL
+    WHERE $__timeFilter(window_start) AND granularity = 'minute' AND {BUSINESS_FILTER}) AS too_late_events
 """, fmt=1)],
     })
     pid += 1

@@ -275,6 +275,25 @@ class BridgeSettings(BaseModel):
     run_in_stack: bool = True
 
 
+class DemoSettings(BaseModel):
+    """``ocrstream demo`` (``ocrstream/demo.py``): the backfilled history and the live trickle.
+
+    Before the sample documents, the demo backfills ``history_hours`` of
+    generated ``OcrResult`` events for its businesses (daily patterns:
+    ``producers/history.py``) through the same topics and sink; while it
+    serves, it publishes a rendered document every ``live_document_interval_s``
+    and a short video clip of pages every ``live_video_interval_s`` (0 = none),
+    OCR'd by the worker like any upload.
+    """
+
+    history_hours: float = Field(24.0, ge=0, le=24 * 30, description="hours of history to backfill (0 = none)")
+    history_scale: float = Field(1.0, gt=0, le=100, description="multiplies every demo business's traffic")
+    history_seed: int = 7
+    live_document_interval_s: float = Field(10.0, ge=0, description="seconds between live documents (0 = none)")
+    live_video_interval_s: float = Field(60.0, ge=0, description="seconds between live video clips (0 = none)")
+    live_video_pages: int = Field(2, ge=1, le=10, description="pages per live video clip")
+
+
 class Settings(BaseSettings):
     """Everything an ocrstream process needs to know; see module docstring."""
 
@@ -297,6 +316,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
 
     @property
     def clickhouse_dsn(self) -> str:

@@ -18,7 +18,7 @@ time ``start + (i + u) * 1000 / rate`` ms, ``u`` uniform in [0, 1)), except:
 
 :func:`publish_events` produces any iterable of such dicts; given an
 :class:`EventStream` it takes the fast path: each event is the concatenation of
-a few varying Avro fields (ids, business, times) and a pre-encoded tail per
+a few varying Avro fields (ids, business, times) and pre-encoded runs of fields per
 ``(template, UTC day)`` — the same bytes fastavro writes for the same dict
 (checked when a tail is built), at several times fastavro's speed.
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 import logging
 import random
@@ -43,7 +44,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import numpy as np
+from fastavro.schema import parse_schema
 
 from ocrstream.codec import MAGIC, AvroCodec, load_schema, make_serde
 from ocrstream.settings import Settings
@@ -201,6 +204,37 @@ def _tail_dict(t: _Template, day: int) -> dict[str, Any]:
     }
 
 
+def _field_runs(schema: dict[str, Any], per_event: set[str]) -> list[Any]:
+    """The record's fields cut into runs: a tuple of consecutive per-event field names, or a
+    parsed record schema of consecutive other fields (``__names`` lists them)."""
+    runs: list[Any] = []
+    cur: list[dict[str, Any]] = []
+    own: list[str] = []
+
+    def close_template() -> None:
+        if cur:
+            sub = {"type": "record", "name": f"Run{len(runs)}", "namespace": schema.get("namespace"),
+                   "fields": list(cur)}
+            parsed = parse_schema(sub, _force=True)
+            parsed["__names"] = [f["name"] for f in cur]
+            runs.append(parsed)
+            cur.clear()
+
+    for f in schema["fields"]:
+        if f["name"] in per_event:
+            close_template()
+            own.append(f["name"])
+        else:
+            if own:
+                runs.append(tuple(own))
+                own.clear()
+            cur.append(f)
+    close_template()
+    if own:
+        runs.append(tuple(own))
+    return runs
+
+
 @dataclass
 class BusinessTruth:
     """Ground truth of one business over the whole stream."""
@@ -320,7 +354,13 @@ class EventStream:
     # ------------------------------------------------------------ bytes
 
     def encoded(self) -> Iterator[tuple[bytes, bytes]]:
-        """``(key, value)`` per event: key = business id, value = single-object Avro ``OcrResult``."""
+        """``(key, value)`` per event: key = business id, value = single-object Avro ``OcrResult``.
+
+        A body is the concatenation of its fields' encodings in schema order; the fields that
+        vary per event (ids, business, times, uri, source) are written here, every other run
+        of fields is encoded once per ``(template, UTC day)`` with fastavro and reused. The
+        first event of each pair is checked against fastavro's encoding of the whole record.
+        """
         schema = load_schema("OcrResult")
         header = MAGIC + schema.fingerprint
         codec = AvroCodec(schema)
@@ -328,20 +368,25 @@ class EventStream:
         keys = [b.encode() for b in s.businesses]
         biz_enc = [_string(b) for b in s.businesses]
         source_enc = _string(s.source)
-        tails: dict[tuple[int, int], bytes] = {}
         prefix = f"gen-{self._prefix}-"
         id_len = _long(len(prefix) + 10)
         uri_len = _long(len(prefix) + 10 + len("gen://"))
+        per_event = {"document_id", "business_id", "event_time", "processed_at", "uri", "source"}
+        runs = _field_runs(schema.raw, per_event)  # [(per-event field names) | (template run schema)]
+        cache: dict[tuple[int, int], list[bytes]] = {}
 
-        def tail(t: int, day: int, head_rec: dict[str, Any], head: bytes) -> bytes:
+        def template_runs(t: int, day: int, head_rec: dict[str, Any]) -> list[bytes]:
             rec = dict(head_rec)
             rec.update(_tail_dict(self.templates[t], day))
-            full = codec.encode(rec)
-            if not full.startswith(head):  # the hand-written head must equal fastavro's
-                raise AssertionError("fast OcrResult head encoding differs from fastavro")
-            tb = full[len(head):]
-            tails[(t, day)] = tb
-            return tb
+            parts = []
+            for run in runs:
+                if isinstance(run, tuple):
+                    continue
+                buf = io.BytesIO()
+                fastavro.schemaless_writer(buf, run, {k: rec[k] for k in run["__names"]})
+                parts.append(buf.getvalue())
+            cache[(t, day)] = parts
+            return parts
 
         for i0, biz, tpl, et, pa in self._plan():
             for j in range(len(biz)):
@@ -349,15 +394,25 @@ class EventStream:
                 b = biz[j]
                 e = et[j]
                 idb = f"{prefix}{i:010d}".encode()
-                head = b"".join((header, id_len, idb, biz_enc[b], uri_len, b"gen://", idb, source_enc,
-                                 _long(e), _long(pa[j])))
-                tb = tails.get((tpl[j], e // 86_400_000))
-                if tb is None:
+                own = {"document_id": id_len + idb, "business_id": biz_enc[b], "event_time": _long(e),
+                       "processed_at": _long(pa[j]), "uri": uri_len + b"gen://" + idb, "source": source_enc}
+                day = e // 86_400_000
+                parts = cache.get((tpl[j], day))
+                check = parts is None
+                if check:
                     head_rec = {"document_id": idb.decode(), "business_id": s.businesses[b],
                                 "uri": "gen://" + idb.decode(), "source": s.source, "event_time": e,
                                 "processed_at": pa[j]}
-                    tb = tail(tpl[j], e // 86_400_000, head_rec, head)
-                yield keys[b], head + tb
+                    parts = template_runs(tpl[j], day, head_rec)
+                it = iter(parts)
+                value = header + b"".join(
+                    b"".join(own[n] for n in run) if isinstance(run, tuple) else next(it) for run in runs)
+                if check:  # the composed bytes must equal fastavro's
+                    rec = dict(head_rec)
+                    rec.update(_tail_dict(self.templates[tpl[j]], day))
+                    if value != codec.encode(rec):
+                        raise AssertionError("fast OcrResult encoding differs from fastavro")
+                yield keys[b], value
 
     # ------------------------------------------------------------ truth
 

@@ -141,8 +141,9 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - decode/validate errors
             if classify_error(exc) == "transient":
                 raise
-            failure.record(exc)
-            return await self._dead(topic, partition, offset, stage, exc, failure, ref, value)
+            failure.record(exc)  # an error that names its stage (InvalidRecord(stage=...)) wins
+            return await self._dead(topic, partition, offset, getattr(exc, "stage", None) or stage, exc, failure,
+                                    ref, value)
 
     async def handle_frame(self, topic: str, partition: int, offset: int, value: bytes) -> str:
         """Process one ``video-frames`` record (same path, ``source=video``)."""
@@ -189,7 +190,8 @@ class Pipeline:
             if classify_error(exc) == "transient":
                 raise
             failure.record(exc)
-            return await self._dead(topic, partition, offset, stage, exc, failure, frame, value)
+            return await self._dead(topic, partition, offset, getattr(exc, "stage", None) or stage, exc, failure,
+                                    frame, value)
 
     async def _ocr_and_publish(self, job: OcrJob, where: str, failure: Failure) -> str:
         record = await retry_async(lambda: self.ocr.run(job), self.policy, "ocr", where, failure)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from confluent_kafka import TopicPartition
@@ -29,13 +30,15 @@ log = logging.getLogger(__name__)
 class DeadLetterCopier:
     """Copies dead letters into ClickHouse until :meth:`stop`; see the module docstring."""
 
-    def __init__(self, settings: Settings, client: Any, group: str, *, poll_interval_s: float = 0.2) -> None:
+    def __init__(self, settings: Settings, client: Any, group: str, *, poll_interval_s: float = 0.2,
+                 drain_timeout_s: float = 10.0) -> None:
         self.settings = settings
         self.client = client
         self.group = group
         self.topic = settings.topic(DLQ.short_name)
         self.policy = RetryPolicy.from_settings(settings.stream)
         self.poll_interval_s = poll_interval_s
+        self.drain_timeout_s = drain_timeout_s
         self.serde = make_serde("DeadLetter", settings.kafka.schema_registry_url)
         self.copied = 0
         self._consumer: Any = None
@@ -49,8 +52,8 @@ class DeadLetterCopier:
         self._thread = threading.Thread(target=self._run, name=f"{self.group}-copier", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Copy what is left, then close the consumer."""
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Copy what the topic holds now (up to ``drain_timeout_s``), then close the consumer."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
@@ -61,7 +64,11 @@ class DeadLetterCopier:
             while not self._stop.is_set():
                 if not self.step(timeout_s=self.poll_interval_s):
                     self._stop.wait(self.poll_interval_s)
-            self.step(timeout_s=0.5)
+            # stopping: copy what the topic holds now (wait for the group join if it is still pending)
+            deadline = time.monotonic() + self.drain_timeout_s
+            while time.monotonic() < deadline:
+                if self.step(timeout_s=0.5) == 0 and self._consumer.assignment():
+                    break
         except Exception as exc:  # noqa: BLE001 - a copier failure must not take the sink down
             log.error("dead-letter copier stopped: %s", exc)
         finally:

@@ -61,22 +61,33 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from ocrstream import metrics
 from ocrstream.clickhouse import connect, migrate
-from ocrstream.codec import make_serde
 from ocrstream.kafka import make_consumer, make_producer
 from ocrstream.settings import Settings
 from ocrstream.topics import DLQ, LATE_EVENTS, OCR_RESULTS
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS, Checkpoint, CheckpointStore
 from streams.dedupe import NO_FLOOR, DedupeIndex
-from streams.dlq import DeadLetterPublisher, RetryPolicy, TransientError, classify_error, dead_letter, retry_sync
+from streams.dlq import (
+    DeadLetterPublisher,
+    PermanentError,
+    RetryPolicy,
+    TransientError,
+    classify_error,
+    dead_letter,
+    retry_sync,
+)
 from streams.dlq_copier import DeadLetterCopier
+from streams.decode import BUSINESS_ID, DOC_TYPE, DOCUMENT_ID, EVENT_TIME, OCR_S, OCR_SCORE, SCORE, TOTAL, ResultDecoder
 from streams.recompute import LateUpdater
-from streams.validation import ResultValidator
-from streams.windows import LateEvent, Rejected, WindowOperator, WindowResult, window_fields
+from streams.windows import LateEvent, Rejected, WindowOperator, WindowResult
 from streams.writers import DocumentWriter, WindowWriter
 
 log = logging.getLogger(__name__)
 
 REASON_HEADER = "ocrstream-reason"
+
+
+class RefusedByClickHouse(PermanentError):
+    """The record's body passed the prefix checks but ClickHouse refuses it (a corrupt tail)."""
 
 
 @dataclass
@@ -143,14 +154,13 @@ class AggregationSink:
                 self.client.command(f"USE `{db}`")
             migrate(self.client)
         self.checkpoints = CheckpointStore(self.client, self.group, self.topic)
-        self.decoder = make_serde("OcrResult", settings.kafka.schema_registry_url)
-        self.validator = ResultValidator(s)
+        self.decoder = ResultDecoder(settings)
         self.policy = RetryPolicy.from_settings(s)
         self.op = (operator_factory or (lambda: WindowOperator(s)))()
         self.producer = make_producer(settings, **{"linger.ms": 20})
         self.dlq = DeadLetterPublisher(settings, producer=self.producer)
         self.dedupe = DedupeIndex(s.dedupe_memory_ms, s.dedupe_max_ids)
-        self.documents = DocumentWriter(self.client)
+        self.documents = DocumentWriter(self.client, self.decoder.schema)
         self.windows = WindowWriter(self.client)
         self.late_updates = LateUpdater(self.client)
         self.copier = DeadLetterCopier(settings, self.client, f"{self.group}-dead-letters") if copy_dead_letters else None
@@ -164,6 +174,7 @@ class AggregationSink:
         self._last_checkpoint = time.monotonic()
         self._last_recompute = time.monotonic()
         self._publish_times: list[int] = []  # Kafka timestamps of buffered records (latency)
+        self._poison: dict[tuple[int, int], str] = {}  # (partition, offset) -> why ClickHouse refused its body
         self._stop = threading.Event()
         self._assigned_at = 0.0
 
@@ -234,31 +245,51 @@ class AggregationSink:
     # ------------------------------------------------------------------ rebalance
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         pids = [tp.partition for tp in partitions if tp.topic == self.topic]
+        starts = self._restore(pids)
+        for tp in partitions:
+            tp.offset = starts.get(tp.partition, OFFSET_BEGINNING)
+        consumer.assign(partitions)
+        self._assigned_at = time.monotonic()
+
+    def _restore(self, pids: list[int]) -> dict[int, int]:
+        """Operator state, positions and dedupe index of ``pids`` from their newest checkpoints;
+        returns the offset to resume each at (OFFSET_BEGINNING without a checkpoint)."""
         cps: dict[int, Checkpoint] = retry_sync(lambda: self.checkpoints.load(pids), self.policy,
                                                 "checkpoint-load", f"{self.topic}{pids}")
-        snapshots: dict[int, Any] = {}
-        for tp in partitions:
-            cp = cps.get(tp.partition)
-            if cp is not None:
-                tp.offset = cp.offset + 1
-                snapshots[tp.partition] = cp.state["partitions"].get(str(tp.partition))
-                self.positions[tp.partition] = cp.offset
-            else:
-                tp.offset = OFFSET_BEGINNING
-                self.positions[tp.partition] = -1
+        snapshots = {p: cp.state["partitions"].get(str(p)) for p, cp in cps.items()}
         self.op.assign(pids, snapshots)
+        starts: dict[int, int] = {}
         for p in pids:
+            cp = cps.get(p)
+            self.positions[p] = cp.offset if cp is not None else -1
+            starts[p] = cp.offset + 1 if cp is not None else OFFSET_BEGINNING
             newest = self.op.max_event_time(p)
-            floor = NO_FLOOR if p not in cps or newest is None else newest - self.settings.stream.dedupe_memory_ms
+            floor = NO_FLOOR if cp is None or newest is None else newest - self.settings.stream.dedupe_memory_ms
             known = retry_sync(lambda p=p, floor=floor: self._load_ids(p, floor), self.policy, "dedupe-load",
                                f"{self.topic}[{p}]") if floor != NO_FLOOR else []
             self.dedupe.reset(p, known, floor)
-        consumer.assign(partitions)
-        self._assigned_at = time.monotonic()
-        self.stats.assigned = sorted(self.positions)
-        for p in pids:
             log.info("%s: assigned %s[%d], resuming at offset %d (%s)", self.name, self.topic, p,
-                     self.positions[p] + 1, "checkpoint" if p in cps else "no checkpoint: from the start")
+                     self.positions[p] + 1, "checkpoint" if cp is not None else "no checkpoint: from the start")
+        self.stats.assigned = sorted(self.positions)
+        return starts
+
+    def _rewind(self, refused: dict[tuple[int, int], str]) -> None:
+        """ClickHouse refused bodies that passed the prefix checks (a corrupt tail): remember
+        them as poison, drop everything since the last checkpoint and resume from it; the
+        replay dead-letters the poison records and counts the rest exactly once."""
+        self._poison.update(refused)
+        log.warning("%s: ClickHouse refused %d record bodies (%s); resuming from the last checkpoint",
+                    self.name, len(refused), ", ".join(f"[{p}]@{o}" for p, o in sorted(refused)[:5]))
+        self.documents.clear()
+        self.windows.clear()
+        self._late = []
+        self._publish_times = []
+        pids = sorted(self.positions)
+        self.op.revoke(pids)
+        starts = self._restore(pids)
+        if self.consumer is not None:
+            for p in pids:
+                self.consumer.seek(TopicPartition(self.topic, p, starts[p]))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         pids = [tp.partition for tp in partitions if tp.partition in self.positions]
@@ -325,13 +356,6 @@ class AggregationSink:
             if gc_was_enabled:
                 gc.enable()
 
-    def _decode(self, value: bytes) -> dict[str, Any]:
-        """A validated ``OcrResult`` dict (raises a permanent error otherwise)."""
-        self.validator.check_size(len(value))
-        rec = self.decoder.decode(value)
-        self.validator.validate(rec)
-        return rec
-
     def _handle_batch(self, msgs: list[Any]) -> None:
         by_part: dict[int, list[Any]] = {}
         for m in msgs:
@@ -341,13 +365,15 @@ class AggregationSink:
                     log.warning("%s: consume error on %s[%s]: %s", self.name, m.topic(), m.partition(), err)
                 continue
             by_part.setdefault(m.partition(), []).append(m)
-        decode = self._decode
+        decode = self.decoder.decode
         check = self.dedupe.check
+        poison = self._poison
         for p, ms in by_part.items():
             pos = self.positions.get(p)
             if pos is None:
                 continue  # not ours (any more)
-            batch: list[tuple[int, dict[str, Any]]] = []
+            batch: list[tuple[int, Any]] = []  # (offset, body)
+            fields: list[tuple[int, str, int, float, float, float, float, str]] = []
             raws: dict[int, Any] = {}
             pending: list[tuple[str, str, int, int]] = []
             duplicates = 0
@@ -358,25 +384,31 @@ class AggregationSink:
                 pos = off
                 value = m.value()
                 try:
-                    rec = decode(value)
+                    if poison and (p, off) in poison:
+                        raise RefusedByClickHouse(poison[(p, off)], stage="aggregate")
+                    v, body = decode(value)
                 except Exception as exc:  # noqa: BLE001
                     if classify_error(exc) == "transient":
                         raise
                     self._dead_letter(p, off, exc, value)
                     continue
-                verdict = check(p, rec["document_id"], off, rec["event_time"])
+                verdict = check(p, v[DOCUMENT_ID], off, v[EVENT_TIME])
                 if verdict:
                     duplicates += 1
                     continue
                 if verdict is None:
-                    pending.append((rec["document_id"], rec["business_id"], rec["event_time"], off))
-                batch.append((off, rec))
+                    pending.append((v[DOCUMENT_ID], v[BUSINESS_ID], v[EVENT_TIME], off))
+                total = v[TOTAL]
+                batch.append((off, body))
+                fields.append((off, v[BUSINESS_ID], v[EVENT_TIME], 0.0 if total is None else total, v[SCORE],
+                               v[OCR_SCORE], v[OCR_S], v[DOC_TYPE]))
                 raws[off] = m
             if pending:
                 dups = retry_sync(lambda: self.dedupe.resolve(p, pending, self._lookup_ids), self.policy,  # noqa: B023
                                   "dedupe-lookup", f"{self.topic}[{p}]")
                 if dups:
-                    batch = [(o, r) for o, r in batch if o not in dups]
+                    batch = [b for b in batch if b[0] not in dups]
+                    fields = [f for f in fields if f[0] not in dups]
                     duplicates += len(dups)
                 self.stats.dedupe_lookups += len(pending)
             self.stats.duplicates += duplicates
@@ -386,18 +418,17 @@ class AggregationSink:
                 continue
             self.stats.records += len(batch)
             metrics.EVENTS.inc(len(batch), stage="windowed")
-            too_late, late = self._emit(self.op.process_fields(p, [window_fields(o, r) for o, r in batch]), raws)
+            too_late, late = self._emit(self.op.process_fields(p, fields), raws)
             self.documents.add(p, batch, too_late, late)
             if self.track_latency:
                 self._publish_times.extend(raws[o].timestamp()[1] for o, _ in batch)
 
-    def _dead_letter(self, p: int, off: int, exc: BaseException, payload: bytes | None,
-                     rec: dict[str, Any] | None = None) -> None:
-        rec = rec or {}
+    def _dead_letter(self, p: int, off: int, exc: BaseException, payload: bytes | None) -> None:
         dl = dead_letter(
             source_topic=self.topic, source_partition=p, source_offset=off,
             stage=getattr(exc, "stage", None) or "aggregate", exc=exc,
-            document_id=rec.get("document_id"), business_id=rec.get("business_id"), payload=payload,
+            document_id=getattr(exc, "document_id", None), business_id=getattr(exc, "business_id", None),
+            payload=payload,
         )  # fmt: skip
         self.dlq.publish(dl)
         self.stats.dead_letters += 1
@@ -433,7 +464,14 @@ class AggregationSink:
     def flush(self, *, checkpoint: bool, force: bool = False) -> None:
         """The commit order of the module docstring; ``checkpoint``: also steps 6."""
         where = f"{self.name} {self.topic}"
-        n = retry_sync(self.documents.insert, self.policy, "sink", where)
+        try:
+            n = self.documents.insert()
+        except Exception as exc:  # noqa: BLE001
+            refused = self.documents.refused(self.decoder.full) if classify_error(exc) != "transient" else {}
+            if refused:
+                self._rewind(refused)
+                return
+            n = retry_sync(self.documents.insert, self.policy, "sink", where)
         if n:
             self.stats.documents += n
             metrics.EVENTS.inc(n, stage="sunk")

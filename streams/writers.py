@@ -1,7 +1,8 @@
 """ClickHouse writers of the sink: one per table, each buffering rows until the flush.
 
 * :class:`DocumentWriter` — ``documents``: one row per handled ``OcrResult`` with its
-  lateness flags (``is_late`` = too late, ``late_update``) and source position;
+  lateness flags (``is_late`` = too late, ``late_update``) and source position,
+  sent as the record's own Avro body (ClickHouse parses it, migration 011);
 * :class:`WindowWriter` — ``windows``: every row the operator emits and every late
   update (:mod:`streams.recompute`), each with a strictly increasing version
   (:data:`streams.checkpoint.VERSIONS`, wall-clock µs: newest wins);
@@ -13,97 +14,102 @@ Column sets come from :mod:`ocrstream.tables`. Every insert holds
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ocrstream.tables import DOCUMENT_COLUMN_NAMES, WINDOW_COLUMN_NAMES
+from ocrstream.avro_prefix import container, zigzag
+from ocrstream.codec import Schema
+from ocrstream.tables import WINDOW_COLUMN_NAMES
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS
+from streams.dlq import TransientError
 
-_EMPTY: dict[str, Any] = {}
 
-try:  # optional speed-up (~10x on the lines/line_items columns); same JSON text
-    import orjson
-
-    def json_list(value: Any) -> str:
-        if not value:
-            return "[]"
-        return orjson.dumps(value).decode()
-except ImportError:  # pragma: no cover
-    def json_list(value: Any) -> str:
-        if not value:
-            return "[]"
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+#: Fields the sink appends to every OcrResult body (the ``documents_avro`` record, migration 011).
+ROW_FIELDS: tuple[tuple[str, str], ...] = (
+    ("is_late", "int"), ("late_update", "int"), ("version", "long"), ("source_partition", "int"),
+    ("source_offset", "long"),
+)
+_FLAGS = {(False, False): b"\x00\x00", (True, False): b"\x02\x00", (False, True): b"\x00\x02",
+          (True, True): b"\x02\x02"}  # zig-zag ints 0/1 of (is_late, late_update)
 
 
 class DocumentWriter:
-    """Buffers ``documents`` rows column by column; :meth:`insert` writes them in one insert."""
+    """Buffers ``documents`` rows as Avro: each record's body (current ``OcrResult`` schema)
+    plus :data:`ROW_FIELDS`; :meth:`insert` sends them as one object container to
+    ``documents_avro`` (ClickHouse parses the bodies; its view fills ``documents``)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, schema: Schema) -> None:
         self.client = client
-        self._cols: dict[str, list[Any]] = {c: [] for c in DOCUMENT_COLUMN_NAMES}
-        self.pending = 0
+        self.row_schema = {**schema.raw, "name": "DocumentRow",
+                           "fields": [*schema.raw["fields"], *({"name": n, "type": t} for n, t in ROW_FIELDS)]}
+        self._chunks: list[Any] = []
+        self._items: list[tuple[int, int, Any]] = []  # (partition, offset, body) of the buffered rows
         self.written = 0
 
-    def add(self, partition: int, batch: list[tuple[int, Mapping[str, Any]]], too_late: set[int],
-            late_update: set[int]) -> None:
-        """Append the rows of ``(offset, record)`` pairs of one partition; ``too_late`` /
-        ``late_update`` are the offsets with those flags."""
-        cols = self._cols
-        n = len(batch)
-        version = VERSIONS()
-        recs = [r for _, r in batch]
-        offs = [off for off, _ in batch]
-        fs = [r.get("fields") or _EMPTY for r in recs]
-        ts = [r.get("timings") or _EMPTY for r in recs]
-        cols["document_id"] += [r["document_id"] for r in recs]
-        cols["business_id"] += [r["business_id"] for r in recs]
-        cols["event_time"] += [r["event_time"] for r in recs]
-        cols["processed_at"] += [r.get("processed_at") or 0 for r in recs]
-        cols["source"] += [r.get("source") or "" for r in recs]
-        cols["uri"] += [r.get("uri") or "" for r in recs]
-        cols["doc_type"] += [r.get("doc_type") or "" for r in recs]
-        cols["type_confidence"] += [r.get("type_confidence") or 0.0 for r in recs]
-        cols["engine"] += [r.get("engine") or "" for r in recs]
-        cols["text"] += [r.get("text") or "" for r in recs]
-        cols["pages"] += [r.get("pages") or 1 for r in recs]
-        cols["vendor"] += [f.get("vendor") for f in fs]
-        cols["date"] += [f.get("date") for f in fs]
-        cols["currency"] += [f.get("currency") for f in fs]
-        cols["subtotal"] += [f.get("subtotal") for f in fs]
-        cols["tax"] += [f.get("tax") for f in fs]
-        cols["total"] += [f.get("total") for f in fs]
-        cols["field_confidences"] += [f.get("confidences") or _EMPTY for f in fs]
-        cols["line_items"] += [json_list(r.get("line_items")) for r in recs]
-        cols["lines"] += [json_list(r.get("lines")) for r in recs]
-        cols["field_evidence"] += [json_list(r.get("field_evidence")) if r.get("field_evidence") else "{}"
-                                   for r in recs]
-        cols["page_sizes"] += [json_list(r.get("page_sizes")) for r in recs]
-        cols["score"] += [r.get("score", 0.0) for r in recs]
-        cols["ocr_score"] += [r.get("ocr_score", 0.0) for r in recs]
-        cols["fetch_s"] += [t.get("fetch_s", 0.0) for t in ts]
-        cols["classify_s"] += [t.get("classify_s", 0.0) for t in ts]
-        cols["ocr_s"] += [t.get("ocr_s", 0.0) for t in ts]
-        cols["extract_s"] += [t.get("extract_s", 0.0) for t in ts]
-        cols["is_late"] += [1 if off in too_late else 0 for off in offs] if too_late else [0] * n
-        cols["late_update"] += [1 if off in late_update else 0 for off in offs] if late_update else [0] * n
-        cols["version"] += [version] * n
-        cols["source_partition"] += [partition] * n
-        cols["source_offset"] += offs
-        self.pending += n
+    @property
+    def pending(self) -> int:
+        return len(self._items)
+
+    def add(self, partition: int, batch: list[tuple[int, Any]], too_late: set[int], late_update: set[int]) -> None:
+        """Append ``(offset, body)`` pairs of one partition; ``too_late`` / ``late_update`` are
+        the offsets with those flags."""
+        tail = zigzag(VERSIONS()) + zigzag(partition)
+        chunks = self._chunks
+        flags = _FLAGS
+        for off, body in batch:
+            chunks.append(body)
+            chunks.append(flags[(off in too_late, off in late_update)] + tail + zigzag(off))
+        self._items += [(partition, off, body) for off, body in batch]
 
     def insert(self) -> int:
         """Write the buffered rows (one insert); returns how many. Raises on failure, keeping them."""
-        if not self.pending:
+        n = len(self._items)
+        if not n:
             return 0
-        with CLICKHOUSE_LOCK:
-            self.client.insert("documents", [self._cols[c] for c in DOCUMENT_COLUMN_NAMES],
-                               column_names=list(DOCUMENT_COLUMN_NAMES), column_oriented=True)
-        n = self.pending
-        self._cols = {c: [] for c in DOCUMENT_COLUMN_NAMES}
-        self.pending = 0
+        self._send(self._chunks, n)
+        self.clear()
         self.written += n
         return n
+
+    def _send(self, chunks: list[Any], n: int) -> None:
+        blob = container(self.row_schema, chunks, n)
+        with CLICKHOUSE_LOCK:
+            self.client.raw_insert("documents_avro", None, blob, fmt="Avro")
+
+    def clear(self) -> None:
+        self._chunks = []
+        self._items = []
+
+    def refused(self, parse: Callable[[Any], Any], max_refused: int = 10) -> dict[tuple[int, int], str]:
+        """After ClickHouse refused the buffered insert: ``(partition, offset) -> reason`` of the
+        rows it refuses on their own, found by bisection (the accepted halves are inserted —
+        harmless, the caller replays them from its checkpoint). ``parse`` (a full decode)
+        names the reason. More than ``max_refused`` such rows means ClickHouse refuses
+        everything: :class:`~streams.dlq.TransientError`, nothing is blamed on the records."""
+        bad: dict[tuple[int, int], str] = {}
+
+        def bisect(lo: int, hi: int) -> None:
+            try:
+                self._send(self._chunks[2 * lo:2 * hi], hi - lo)
+                return
+            except Exception as exc:  # noqa: BLE001 - narrowed down below
+                if hi - lo == 1:
+                    p, off, body = self._items[lo]
+                    try:
+                        parse(body)
+                        why = f"ClickHouse refused it: {' '.join(str(exc).split())}"
+                    except Exception as parse_exc:  # noqa: BLE001
+                        why = f"{type(parse_exc).__name__}: {parse_exc}"
+                    bad[(p, off)] = why[:300]
+                    if len(bad) > max_refused:
+                        raise TransientError(f"ClickHouse refuses most documents rows: {why[:200]}") from exc
+                    return
+            mid = (lo + hi) // 2
+            bisect(lo, mid)
+            bisect(mid, hi)
+
+        bisect(0, len(self._items))
+        return bad
 
 
 class WindowWriter:
@@ -132,6 +138,9 @@ class WindowWriter:
         """Rows already in table order (late updates)."""
         self._rows += rows
 
+    def clear(self) -> None:
+        self._rows = []
+
     def insert(self) -> int:
         if not self._rows:
             return 0
@@ -143,4 +152,4 @@ class WindowWriter:
         return len(rows)
 
 
-__all__ = ["DocumentWriter", "WindowWriter", "json_list"]
+__all__ = ["DocumentWriter", "ROW_FIELDS", "WindowWriter"]

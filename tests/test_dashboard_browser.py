@@ -342,7 +342,8 @@ def test_dashboard_on_backfilled_history(chromium: CdpPipe, pipeline: Pipeline, 
 
     # drag across a chart (real mouse events) zooms the selected range to the dragged span, like Grafana
     agg = json.loads(chromium.evaluate("JSON.stringify(ocrstreamDashboard.state.agg.series.map(s => ({b: s.business_id, "
-                                       "ws: s.window_start, n: s.document_count, late: s.late_events, fin: s.is_final})))"))
+                                       "ws: s.window_start, n: s.document_count, late: s.late_events, "
+                                       "too_late: s.too_late_events, fin: s.is_final})))"))
     late = next((s["b"], s["ws"][i], s["late"][i]) for s in agg for i in range(len(s["ws"]))
                 if s["late"][i] > 0 and s["fin"][i] and s["ws"][i] < pipeline.end_ms - 3_600_000)
     over = json.loads(chromium.evaluate("JSON.stringify((() => { const r = ocrstreamDashboard.charts().document_count"
@@ -378,7 +379,8 @@ def test_dashboard_on_backfilled_history(chromium: CdpPipe, pipeline: Pipeline, 
 
     # click a point whose value is that business's alone -> the documents of exactly that window
     chromium.evaluate("window.scrollTo(0, 0)")
-    in_view = [(s["b"], s["ws"][i], s["n"][i] + s["late"][i]) for s in agg for i in range(len(s["ws"]))
+    # a window's documents: the counted ones (late updates included) plus the too-late ones
+    in_view = [(s["b"], s["ws"][i], s["n"][i] + s["too_late"][i]) for s in agg for i in range(len(s["ws"]))
                if abs(s["ws"][i] - late[1]) < 1_700_000 and s["n"][i] >= 2
                and sum(1 for t in agg if s["ws"][i] in t["ws"] and t["n"][t["ws"].index(s["ws"][i])] == s["n"][i]) == 1]
     business, window_start, expected = max(in_view, key=lambda t: t[2])
@@ -535,9 +537,17 @@ def test_uploaded_html_and_svg_never_run(chromium: CdpPipe, pipeline: Pipeline, 
     assert len(links) == len(rows)
 
     chromium.call("Page.addScriptToEvaluateOnNewDocument", {"source": CSP_PROBE})
-    chromium.call("Page.navigate", {"url": f"{pipeline.url}/dashboard?business_id={biz}&auto=0#token={TOKEN}"})
-    wait_loaded(chromium, what="dashboard")
-    # the token: consumed from the URL into an HttpOnly cookie, in no script-readable place
+    chromium.call("Page.navigate", {"url": f"{pipeline.url}/dashboard?business_id={biz}&auto=0"})
+    chromium.wait_for("document.body.dataset.state === 'signin' && !document.getElementById('signin').hidden",
+                      what="the sign-in prompt")
+    assert "Sign in" in chromium.evaluate("document.getElementById('empty').textContent")
+    # sign in through the form, typing like a user
+    chromium.evaluate("document.getElementById('token').focus()")
+    chromium.call("Input.insertText", {"text": TOKEN})
+    chromium.evaluate("document.querySelector('#signin-form button').click()")
+    wait_loaded(chromium, what="dashboard after signing in")
+    assert chromium.evaluate("document.getElementById('token').value") == ""
+    # the token: in an HttpOnly cookie, in no script-readable place
     assert "token" not in chromium.evaluate("location.href")
     assert chromium.evaluate("localStorage.length + sessionStorage.length") == 0
     assert chromium.evaluate("document.cookie") == ""

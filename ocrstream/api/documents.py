@@ -90,16 +90,20 @@ class DocumentContext:
     pages: PageCache
 
 
-def window_role(is_late: bool, row: dict[str, Any] | None) -> str:
-    """How a document counts in a window row: ``"on time"``, ``"late event"`` or ``"not counted"``.
+def window_role(doc: dict[str, Any], row: dict[str, Any] | None) -> str:
+    """How a document counts in a window row.
 
-    An on-time document is in the window's aggregates (``document_count`` ...); a late one
-    only in its ``late_events`` (the window was already final when it arrived). Without a
-    stored row (not flushed yet, or too late to be tracked) it is ``"not counted"``.
+    ``is_late`` documents are in none of the window's aggregates (only in its
+    late counter): ``"late: not in the aggregates"``. Where the table has
+    ``late_update`` (allowed lateness), such a document arrived after the close
+    but is counted: ``"late update (counted)"``. Otherwise ``"on time"``; with no
+    stored row (not flushed yet, or never tracked) ``"not counted"``.
     """
+    if doc["is_late"]:
+        return "late: not in the aggregates"
     if row is None:
         return "not counted"
-    return "late event" if is_late else "on time"
+    return "late update (counted)" if doc.get("late_update") else "on time"
 
 
 def build_router(ctx: DocumentContext) -> APIRouter:
@@ -164,6 +168,7 @@ def build_router(ctx: DocumentContext) -> APIRouter:
             row["event_time"] = iso(row["event_time"])
             row["processed_at"] = iso(row["processed_at"])
             row["is_late"] = bool(row["is_late"])
+            row["late_update"] = bool(row["late_update"])
             row["url"], row["image_url"], _ = links(request, row["document_id"])
             out.append(row)
         return {"start": iso(rng.start), "end": iso(rng.end), "count": len(out), "documents": out}
@@ -183,13 +188,13 @@ def build_router(ctx: DocumentContext) -> APIRouter:
         })
         by_granularity = {w["granularity"]: w for w in windows}
         is_late = bool(row["is_late"])
-        counted_in = []
+        counted_in: list[dict[str, Any]] = []
         for granularity, size in (("minute", MINUTE_MS), ("hour", HOUR_MS)):
             w = by_granularity.get(granularity)
             start_ms = event_ms // size * size
             counted_in.append({
                 "granularity": granularity, "window_start": iso_ms(start_ms), "window_end": iso_ms(start_ms + size),
-                "start_ms": start_ms, "end_ms": start_ms + size, "counted_as": window_role(is_late, w),
+                "start_ms": start_ms, "end_ms": start_ms + size, "counted_as": window_role(row, w),
                 "stored": w is not None, "is_final": bool(w["is_final"]) if w else None,
                 "document_count": w["document_count"] if w else None,
                 "late_events": w["late_events"] if w else None,
@@ -214,7 +219,8 @@ def build_router(ctx: DocumentContext) -> APIRouter:
             "score": row["score"], "ocr_score": row["ocr_score"],
             "timings_s": {"fetch": row["fetch_s"], "classify": row["classify_s"], "ocr": row["ocr_s"],
                           "extract": row["extract_s"]},
-            "is_late": is_late, "image_url": image_url, "windows": counted_in,
+            "is_late": is_late, "late_update": bool(row.get("late_update", 0)), "image_url": image_url,
+            "windows": counted_in,
             "page_images": [f"{page_base}/{n}?{signed}" for n in range(n_pages)],
         }
 

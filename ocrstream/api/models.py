@@ -75,7 +75,8 @@ class DocumentBase(BaseModel):
     pages: int
     score: float
     ocr_score: float
-    is_late: bool
+    is_late: bool = Field(description="too late: arrived beyond allowed lateness, in no aggregate")
+    late_update: bool = Field(False, description="arrived after its window closed, within allowed lateness (counted)")
     image_url: str = Field(description="signed, time-limited link streaming the original object")
 
 
@@ -118,7 +119,7 @@ class DocumentWindow(BaseModel):
     window_end: str = Field(description="exclusive")
     start_ms: int
     end_ms: int
-    counted_as: str = Field(description="on time (in the aggregates) | late event (in late_events) | not counted")
+    counted_as: str = Field(description="on time | late update (counted) | late: not in the aggregates | not counted")
     stored: bool
     is_final: bool | None
     document_count: int | None

@@ -20,6 +20,7 @@ WINDOW_COLUMNS = [
     "business_id", "granularity", "window_start", "window_end", "document_count", "total_amount",
     "avg_score", "avg_ocr_score", "median_score", "median_ocr_score", "ocr_seconds_p50", "ocr_seconds_p95",
     "type_counts", "late_events", "min_event_time", "max_event_time", "is_final", "emitted_at", "version",
+    "too_late_events", "status",
 ]
 DOCUMENT_COLUMNS = [
     "document_id", "business_id", "event_time", "processed_at", "source", "uri", "doc_type", "type_confidence",
@@ -32,7 +33,10 @@ SIZES = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1)}
 
 def window_rows(business_id: str, start: datetime, count: int, granularity: str = "minute",
                 is_final: int = 1, version: int | None = None) -> list[list[Any]]:
-    """``count`` consecutive windows from ``start``; window i has ``document_count = i + 1``."""
+    """``count`` consecutive windows from ``start``; window i has ``document_count = i + 1``.
+
+    Odd windows carry one late event (final ones are then ``late_update`` rows); none is too late.
+    """
     size = SIZES[granularity]
     version = version if version is not None else int(time.time() * 1000)
     rows = []
@@ -42,7 +46,8 @@ def window_rows(business_id: str, start: datetime, count: int, granularity: str 
         n = i + 1
         rows.append([business_id, granularity, ws, we, n, 10.0 * n, 0.9, 0.85, 0.91, 0.86, 0.25 + 0.01 * i,
                      0.5 + 0.01 * i, {"receipt": n - n // 3, "invoice": n // 3}, i % 2, ws, we - timedelta(seconds=1),
-                     is_final, we + timedelta(seconds=15), version])
+                     is_final, we + timedelta(seconds=15), version, 0,
+                     ("late_update" if i % 2 else "final") if is_final else "current"])
     return rows
 
 

@@ -28,7 +28,7 @@
   const { el, MINUTE_MS, HOUR_MS } = O;
 
   // label, total kind ("sum" | "mean" = document-weighted | null), y axis from 0, per on-time document
-  // (no value in a window holding only late events: they are in late_events and no other aggregate)
+  // (no value in a window without counted documents, e.g. one holding only late ones)
   const METRIC_INFO = {
     document_count: ["documents per window", "sum", true, false],
     total_amount: ["total amount", "sum", true, false],
@@ -51,6 +51,7 @@
     config: null, all: [], selected: [], tz: "utc", startMs: 0, endMs: 0, granularity: "minute",
     window: null,       // {businesses, startMs, endMs} whose documents are listed, or null
     agg: null,
+    signedOut: false,   // the API needs a token and this browser has no session
   };
   const charts = {};    // metric -> {plot, key, frame, names}
   let timer = null;
@@ -82,10 +83,15 @@
   function readForm() {
     state.selected = Array.from($("businesses").querySelectorAll("input:checked")).map((i) => i.value);
     state.granularity = $("granularity").value;
-    const s = O.fromInput($("start").value, state.tz);
-    const e = O.fromInput($("end").value, state.tz);
-    if (!Number.isNaN(s)) state.startMs = s;
-    if (!Number.isNaN(e)) state.endMs = e;
+    // the inputs show minutes: only a value the user changed replaces the (exact) range
+    if ($("start").value !== O.toInput(state.startMs, state.tz)) {
+      const s = O.fromInput($("start").value, state.tz);
+      if (!Number.isNaN(s)) state.startMs = s;
+    }
+    if ($("end").value !== O.toInput(state.endMs, state.tz)) {
+      const e = O.fromInput($("end").value, state.tz);
+      if (!Number.isNaN(e)) state.endMs = e;
+    }
   }
 
   function query() {
@@ -413,17 +419,19 @@
   function renderSummary(series) {
     const tbody = $("summary").querySelector("tbody");
     const tfoot = $("summary").querySelector("tfoot");
-    const totals = { docs: 0, late: 0, amount: 0, score: 0, ocr: 0, windows: 0, open: 0 };
+    const totals = { docs: 0, late: 0, tooLate: 0, amount: 0, score: 0, ocr: 0, windows: 0, open: 0 };
     const rowFor = (label, colour, t) => el("tr", {},
       el("td", {}, colour ? O.swatch(colour) : null, label), el("td", {}, O.fmtNumber(t.docs)),
-      el("td", {}, O.fmtNumber(t.late)), el("td", {}, O.fmtNumber(Math.round(t.amount * 100) / 100)),
+      el("td", {}, O.fmtNumber(t.late)), el("td", {}, O.fmtNumber(t.tooLate)),
+      el("td", {}, O.fmtNumber(Math.round(t.amount * 100) / 100)),
       el("td", {}, t.docs ? (t.score / t.docs).toFixed(3) : "–"), el("td", {}, t.docs ? (t.ocr / t.docs).toFixed(3) : "–"),
       el("td", {}, O.fmtNumber(t.windows)), el("td", {}, O.fmtNumber(t.open)));
     const rows = series.map((s) => {
-      const t = { docs: 0, late: 0, amount: 0, score: 0, ocr: 0, windows: s.points, open: 0 };
+      const t = { docs: 0, late: 0, tooLate: 0, amount: 0, score: 0, ocr: 0, windows: s.points, open: 0 };
       for (let i = 0; i < s.points; i++) {
         t.docs += s.document_count[i];
         t.late += s.late_events[i];
+        t.tooLate += s.too_late_events ? s.too_late_events[i] : 0;
         t.amount += s.total_amount[i];
         t.score += (s.avg_score[i] || 0) * s.document_count[i];
         t.ocr += (s.avg_ocr_score[i] || 0) * s.document_count[i];
@@ -454,7 +462,7 @@
         el("td", {}, el("a", { href: view }, O.fmtTime(Date.parse(d.event_time), state.tz, true))),
         el("td", {}, O.swatch(O.colourOf(d.business_id, state.all)), d.business_id),
         el("td", {}, d.doc_type), el("td", {}, d.engine), el("td", {}, total), el("td", {}, d.score.toFixed(2)),
-        el("td", {}, d.is_late ? "late event" : "on time"),
+        el("td", {}, d.is_late ? "late: not in the aggregates" : d.late_update ? "late update (counted)" : "on time"),
         el("td", { class: "text", title: d.text_preview, onclick: open }, preview),
         el("td", {}, el("a", { href: d.image_url, target: "_blank", rel: "noopener noreferrer" }, "original")));
       tbody.appendChild(tr);
@@ -510,6 +518,14 @@
     const q = query();
     body.dataset.query = q.toString();
     writeUrl();
+    if (state.signedOut) {
+      body.dataset.state = "signin";
+      $("empty").hidden = false;
+      $("empty").replaceChildren(el("b", {}, "Sign in to see data."), " This API needs a token (",
+        el("code", {}, "OCRSTREAM_API__TOKENS"), "): enter it above; it is kept in an HttpOnly session cookie only.");
+      O.setStatus("sign in to see data", true);
+      return;
+    }
     if (!state.all.length) {
       body.dataset.state = "empty";
       $("empty").hidden = false;
@@ -559,11 +575,12 @@
 
   async function loadBusinesses(wanted) {
     let ids = [];
+    state.signedOut = false;
     try {
       ids = (await O.api("api/businesses")).businesses.map((b) => b.business_id);
     } catch (e) {
       if (e.status !== 401) throw e;
-      O.setStatus("sign in to see data", true);
+      state.signedOut = true;
     }
     for (const w of wanted) if (!ids.includes(w)) ids.push(w);   // ids with no hour window yet
     state.all = ids.slice().sort();

@@ -142,7 +142,9 @@
       ["source", `${doc.source} · ${doc.pages} page${doc.pages === 1 ? "" : "s"}`],
       ["score", el("span", {}, confidence(doc.score, doc.score < doc.low_confidence), " document score")],
       ["OCR score", confidence(doc.ocr_score, doc.ocr_score < doc.low_confidence)],
-      ["arrival", doc.is_late ? el("span", { class: "badge late" }, "late: after its window closed") : "on time"],
+      ["arrival", doc.is_late ? el("span", { class: "badge late" }, "late: after its window closed, not in the aggregates")
+        : doc.windows.some((w) => w.counted_as.startsWith("late update")) ? el("span", { class: "badge late" }, "late update: counted")
+        : "on time"],
       ["original", el("a", { href: doc.image_url, target: "_blank", rel: "noopener noreferrer" }, doc.uri)],
       ["document id", doc.document_id],
     ];
@@ -193,7 +195,7 @@
 
   function renderWindows() {
     const tbody = $("windows").querySelector("tbody");
-    tbody.replaceChildren(...doc.windows.map((w) => el("tr", { class: w.counted_as === "late event" ? "late" : null },
+    tbody.replaceChildren(...doc.windows.map((w) => el("tr", { class: w.counted_as.startsWith("late") ? "late" : null },
       el("td", {}, el("a", { href: dashboardLink(w) }, `${w.granularity} ${O.fmtWindow(w.start_ms, w.end_ms, tz)}`)),
       el("td", {}, w.counted_as),
       el("td", {}, w.stored ? `${w.is_final ? "final" : "current (open)"} · ${w.document_count} documents · ${w.late_events} late`
