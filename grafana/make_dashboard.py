@@ -2,8 +2,18 @@
 
     .venv/bin/python grafana/make_dashboard.py
 
-One time-series panel per window metric (``ocrstream.api.queries.METRICS``),
-plus documents by type, window close delay, and dead letters / late events.
+The same ideas as the built-in dashboard (``ocrstream/static/dashboard.js``):
+
+* a table of the range per business with a total row (the table footer sums);
+* one time-series panel per window metric (``ocrstream.api.queries.METRICS``):
+  lines with points, one colour per business, broken where a business has no
+  window (``WITH FILL`` inserts NULL rows into the gaps; ``spanNulls`` off),
+  per-document metrics NULL in windows without counted documents, and a
+  ``total`` series (query B) where a total means something (sums, document-
+  weighted means); tooltips list every business;
+* late updates (final windows re-emitted because late documents arrived),
+  documents by type, window close delay, dead letters.
+
 Queries use the ClickHouse plugin's macros (``$__timeFilter``,
 ``$__timeInterval``) and the dashboard variables ``$business`` (multi-select)
 and ``$granularity``; tests/test_grafana.py expands them and runs every query
@@ -25,58 +35,145 @@ from ocrstream.api.queries import METRICS  # noqa: E402
 DS = {"type": "grafana-clickhouse-datasource", "uid": "ocrstream-clickhouse"}
 OUT = Path(__file__).resolve().parent / "dashboards" / "ocrstream.json"
 
-TITLES = {
-    "document_count": ("Documents per window", "short"),
-    "total_amount": ("Total amount", "short"),
-    "avg_score": ("Average score", "percentunit"),
-    "avg_ocr_score": ("Average OCR score", "percentunit"),
-    "median_score": ("Median score", "percentunit"),
-    "median_ocr_score": ("Median OCR score", "percentunit"),
-    "ocr_seconds_p50": ("OCR seconds p50", "s"),
-    "ocr_seconds_p95": ("OCR seconds p95", "s"),
-    "late_events": ("Late events per window", "short"),
+TITLES = {  # metric -> (title, unit, total: "sum" | "mean" | None, per counted document)
+    "document_count": ("Documents per window", "short", "sum", False),
+    "total_amount": ("Total amount", "short", "sum", False),
+    "avg_score": ("Average score", "percentunit", "mean", True),
+    "avg_ocr_score": ("Average OCR score", "percentunit", "mean", True),
+    "median_score": ("Median score", "percentunit", None, True),
+    "median_ocr_score": ("Median OCR score", "percentunit", None, True),
+    "ocr_seconds_p50": ("OCR seconds p50", "s", None, True),
+    "ocr_seconds_p95": ("OCR seconds p95", "s", None, True),
+    "late_events": ("Late events per window (counted late updates)", "short", "sum", False),
+    "too_late_events": ("Too-late events per window (in no aggregate)", "short", "sum", False),
 }
+
+
+def info(metric: str) -> tuple[str, str, str | None, bool]:
+    """(title, unit, total kind, per counted document) of a metric; plain defaults for new ones."""
+    return TITLES.get(metric, (metric.replace("_", " ").capitalize(), "short", None, False))
+
+
 BUSINESS_FILTER = "business_id IN (${business:singlequote})"
+WINDOW_FILTER = f"""$__timeFilter(window_start)
+  AND granularity = '${{granularity}}'
+  AND {BUSINESS_FILTER}"""
+FILL_STEP = "toIntervalSecond(if('${granularity}' = 'hour', 3600, 60))"
 
 
-def target(sql: str, fmt: int = 0) -> dict[str, Any]:
+def target(sql: str, fmt: int = 0, ref: str = "A") -> dict[str, Any]:
     """A plugin v4 SQL-editor query; format 0 = time series (long rows become one series per label)."""
     return {"datasource": DS, "editorType": "sql", "format": fmt, "queryType": "timeseries" if fmt == 0 else "table",
-            "rawSql": sql.strip(), "refId": "A"}
+            "rawSql": sql.strip(), "refId": ref}
 
 
-def timeseries(panel_id: int, title: str, unit: str, sql: str, x: int, y: int, w: int = 8) -> dict[str, Any]:
+def timeseries(panel_id: int, title: str, unit: str, sqls: list[str], x: int, y: int, w: int = 8,
+               description: str = "") -> dict[str, Any]:
+    overrides = [{"matcher": {"id": "byName", "options": "total"},
+                  "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "#6b7280"}},
+                                 {"id": "custom.showPoints", "value": "never"},
+                                 {"id": "custom.lineWidth", "value": 1}]}]
     return {
-        "id": panel_id, "type": "timeseries", "title": title, "datasource": DS,
+        "id": panel_id, "type": "timeseries", "title": title, "description": description, "datasource": DS,
         "gridPos": {"h": 8, "w": w, "x": x, "y": y},
-        "fieldConfig": {"defaults": {"unit": unit, "custom": {"lineWidth": 1, "spanNulls": False,
-                                                               "showPoints": "auto"}}, "overrides": []},
+        "fieldConfig": {"defaults": {"unit": unit, "color": {"mode": "palette-classic-by-name"},
+                                     "custom": {"lineWidth": 1, "spanNulls": False, "showPoints": "always",
+                                                "pointSize": 4, "drawStyle": "line"}},
+                        "overrides": overrides},
         "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
                     "tooltip": {"mode": "multi", "sort": "desc"}},
-        "targets": [target(sql)],
+        "targets": [target(sql, ref="AB"[i]) for i, sql in enumerate(sqls)],
     }
 
 
 def metric_sql(metric: str) -> str:
+    """One row per (business, window) in range plus NULL rows in each business's gaps, by time."""
+    value = f"if(document_count = 0, NULL, {metric})" if info(metric)[3] else f"toNullable({metric})"
     return f"""
-SELECT window_start AS time, business_id, {metric}
-FROM ocrstream.windows FINAL
-WHERE $__timeFilter(window_start)
-  AND granularity = '${{granularity}}'
-  AND {BUSINESS_FILTER}
+SELECT time, business_id, value AS {metric}
+FROM (
+  SELECT window_start AS time, business_id, {value} AS value
+  FROM ocrstream.windows FINAL
+  WHERE {WINDOW_FILTER}
+  ORDER BY business_id, time WITH FILL STEP {FILL_STEP}
+)
 ORDER BY time, business_id
 """
 
 
+def total_sql(metric: str) -> str | None:
+    """The 'total' series over the selected businesses: a sum, or a document-weighted mean."""
+    kind = info(metric)[2]
+    if kind is None:
+        return None
+    agg = f"sum({metric})" if kind == "sum" else f"sum({metric} * document_count) / nullIf(sum(document_count), 0)"
+    return f"""
+SELECT window_start AS time, {agg} AS total
+FROM ocrstream.windows FINAL
+WHERE {WINDOW_FILTER}
+GROUP BY time
+ORDER BY time
+"""
+
+
+def metric_panel(panel_id: int, metric: str, x: int, y: int) -> dict[str, Any]:
+    title, unit, kind, per_document = info(metric)
+    sqls = [metric_sql(metric)] + ([total] if (total := total_sql(metric)) else [])
+    note = {"sum": "total = sum over the selected businesses. ",
+            "mean": "total = mean over every counted document of the selected businesses. ",
+            None: "no total: medians and percentiles do not combine across businesses. "}[kind]
+    gaps = "Lines break where a business has no window" + (
+        "; empty where a window counts no document (only too-late ones)." if per_document else ".")
+    return timeseries(panel_id, title, unit, sqls, x=x, y=y, description=note + gaps)
+
+
+def summary_table(panel_id: int) -> dict[str, Any]:
+    """Per business over the range, with a footer summing every column (the total row)."""
+    return {
+        "id": panel_id, "type": "table", "title": "Businesses in range (footer: total of the selected)",
+        "datasource": DS, "gridPos": {"h": 6, "w": 24, "x": 0, "y": 0},
+        "options": {"showHeader": True, "footer": {"show": True, "reducer": ["sum"], "countRows": False,
+                                                   "fields": ["documents", "late_documents", "too_late_documents", "amount", "windows",
+                                                              "open_windows", "late_updated_windows"]}},
+        "fieldConfig": {"defaults": {}, "overrides": []},
+        "targets": [target(f"""
+SELECT business_id,
+       sum(document_count) AS documents,
+       sum(late_events) AS late_documents,
+       round(sum(total_amount), 2) AS amount,
+       round(sum(avg_score * document_count) / nullIf(sum(document_count), 0), 3) AS mean_score,
+       count() AS windows,
+       sum(too_late_events) AS too_late_documents,
+       countIf(status = 'current') AS open_windows,
+       countIf(status = 'late_update') AS late_updated_windows
+FROM ocrstream.windows FINAL
+WHERE {WINDOW_FILTER}
+GROUP BY business_id
+ORDER BY business_id
+""", fmt=1)],
+    }
+
+
 def build() -> dict[str, Any]:
-    panels: list[dict[str, Any]] = []
-    pid = 1
+    panels: list[dict[str, Any]] = [summary_table(1)]
+    pid = 2
     for i, metric in enumerate(METRICS):
-        title, unit = TITLES[metric]
-        panels.append(timeseries(pid, title, unit, metric_sql(metric), x=(i % 3) * 8, y=(i // 3) * 8))
+        panels.append(metric_panel(pid, metric, x=(i % 3) * 8, y=6 + (i // 3) * 8))
         pid += 1
-    y = ((len(METRICS) + 2) // 3) * 8
-    panels.append(timeseries(pid, "Documents by type (selected businesses)", "short", f"""
+    y = 6 + ((len(METRICS) + 2) // 3) * 8
+    panels.append(timeseries(pid, "Late updates: final windows re-emitted after late documents", "short", [f"""
+SELECT $__timeInterval(window_start) AS time, business_id, count() AS late_updated_windows
+FROM ocrstream.windows FINAL
+WHERE {WINDOW_FILTER}
+  AND status = 'late_update'
+GROUP BY time, business_id
+ORDER BY time, business_id
+"""], x=0, y=y, description="Windows that were already final when late documents arrived, so their row was "
+                                 "recomputed and emitted again (status late_update; the built-in dashboard's "
+                                 "tooltip says 'late update')."))
+    pid += 1
+    y += 8
+    panels.append(timeseries(pid, "Documents by type (selected businesses)", "short", [f"""
 SELECT window_start AS time, doc_type, sum(n) AS documents
 FROM ocrstream.windows FINAL
 ARRAY JOIN mapKeys(type_counts) AS doc_type, mapValues(type_counts) AS n
@@ -85,9 +182,9 @@ WHERE $__timeFilter(window_start)
   AND {BUSINESS_FILTER}
 GROUP BY time, doc_type
 ORDER BY time, doc_type
-""", x=0, y=y))
+"""], x=0, y=y))
     pid += 1
-    panels.append(timeseries(pid, "Window close delay (final rows, seconds after window end)", "s", f"""
+    panels.append(timeseries(pid, "Window close delay (final rows, seconds after window end)", "s", [f"""
 SELECT window_end AS time, business_id,
        dateDiff('millisecond', window_end, emitted_at) / 1000.0 AS close_delay_s
 FROM ocrstream.windows FINAL
@@ -96,19 +193,19 @@ WHERE $__timeFilter(window_end)
   AND is_final = 1
   AND {BUSINESS_FILTER}
 ORDER BY time, business_id
-""", x=8, y=y))
+"""], x=8, y=y))
     pid += 1
-    panels.append(timeseries(pid, "Dead letters per interval, by stage", "short", f"""
+    panels.append(timeseries(pid, "Dead letters per interval, by stage", "short", [f"""
 SELECT $__timeInterval(last_failure_time) AS time, stage, count() AS dead_letters
 FROM ocrstream.dead_letters FINAL
 WHERE $__timeFilter(last_failure_time)
   AND (business_id IS NULL OR {BUSINESS_FILTER})
 GROUP BY time, stage
 ORDER BY time, stage
-""", x=16, y=y))
+"""], x=16, y=y))
     pid += 1
     panels.append({
-        "id": pid, "type": "stat", "title": "Dead letters and late events in range", "datasource": DS,
+        "id": pid, "type": "stat", "title": "Dead letters, late and too-late events in range", "datasource": DS,
         "gridPos": {"h": 5, "w": 12, "x": 0, "y": y + 8},
         "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
                     "colorMode": "value", "graphMode": "none", "textMode": "value_and_name"},
@@ -119,7 +216,9 @@ SELECT
   (SELECT count() FROM ocrstream.dead_letters FINAL
     WHERE $__timeFilter(last_failure_time) AND (business_id IS NULL OR {BUSINESS_FILTER})) AS dead_letters,
   (SELECT sum(late_events) FROM ocrstream.windows FINAL
-    WHERE $__timeFilter(window_start) AND granularity = 'minute' AND {BUSINESS_FILTER}) AS late_events
+    WHERE $__timeFilter(window_start) AND granularity = 'minute' AND {BUSINESS_FILTER}) AS late_events,
+  (SELECT sum(too_late_events) FROM ocrstream.windows FINAL
+    WHERE $__timeFilter(window_start) AND granularity = 'minute' AND {BUSINESS_FILTER}) AS too_late_events
 """, fmt=1)],
     })
     pid += 1
@@ -143,7 +242,7 @@ ORDER BY dead_letters DESC
         "version": 1,
         "editable": True,
         "refresh": "5s",
-        "time": {"from": "now-24h", "to": "now"},
+        "time": {"from": "now-1d/d", "to": "now/d"},  # yesterday + today, as the built-in dashboard
         "timepicker": {"refresh_intervals": ["5s", "10s", "30s", "1m", "5m"]},
         "templating": {"list": [
             {

@@ -23,7 +23,7 @@ from ocr_agents.engines.base import BaseEngine, engine_names, get_engine
 from ocr_agents.errors import CorruptImage, ImageTooLarge, UnknownEngine
 from ocr_agents.io import Limits, SourcePage, open_document
 from ocr_agents.lines import group_lines, lines_text
-from ocr_agents.preprocess import get_orientation_classifier, is_blank, prepare_page
+from ocr_agents.preprocess import get_orientation_classifier, is_blank, normalize_size, prepare_page
 from ocr_agents.types import FIELD_NAMES, DocumentResult, FieldValue, LineItem, OcrLine, PageResult, PageTransform
 from ocrstream.settings import OcrSettings
 
@@ -53,7 +53,9 @@ class DocumentProcessor:
         """The process-wide instance of engine ``name`` with this processor's options."""
         options: dict[str, Any] = {}
         if name == "onnx":
-            options["model_size"] = self.settings.onnx_model_size
+            s = self.settings
+            options.update(det_size=s.onnx_model_size or s.onnx_det_size, rec_size=s.onnx_model_size or s.onnx_rec_size,
+                           unclip_ratio=s.onnx_unclip_ratio, rec_batch=s.onnx_rec_batch)
         elif name == "tesseract":
             options["psm"] = self.settings.tesseract_psm
         return get_engine(name, threads=self.settings.threads, **options)
@@ -132,7 +134,12 @@ class DocumentProcessor:
         doc_type, type_conf = "blank", 0.0
         engine_name: str | None = None  # resolved on the first page that needs OCR
         used: set[str] = set()
+        budget = self.settings.max_document_pixels
         for page in pages:
+            budget -= page.image.shape[0] * page.image.shape[1]
+            if budget < 0:
+                raise ImageTooLarge(f"document pages exceed the budget of {self.settings.max_document_pixels} "
+                                    f"decoded pixels at page {page.index + 1}")
             t0 = time.perf_counter()
             page_type, page_conf = classify_page(page.image)
             timings["classify_s"] += time.perf_counter() - t0
@@ -217,13 +224,15 @@ class DocumentProcessor:
                 used.add(NO_OCR)
                 return PageResult(page.index, [], "", "blank", w, h, 0)
             engine_name = s.default_engine
+        # no more pixels than OCR needs: scale down first (boxes are mapped back below)
+        image, first = normalize_size(page.image, max_long=s.max_ocr_long_side, min_long=1)
         prepared = prepare_page(
-            page.image, detect_orientation=s.detect_orientation, deskew=s.deskew, threads=min(s.threads, 2)
+            image, detect_orientation=s.detect_orientation, deskew=s.deskew, threads=min(s.threads, 2)
         )
         if prepared.blank:
             return PageResult(page.index, [], "", "blank", w, h, 0)
         ph, pw = prepared.image.shape[:2]
-        transform = PageTransform((w, h), (pw, ph), prepared.scale, prepared.rotation, prepared.skew)
+        transform = PageTransform((w, h), (pw, ph), first * prepared.scale, prepared.rotation, prepared.skew)
         lines = self.engine(engine_name).recognize(prepared.image, page=page.index)
         used.add(engine_name)
         return PageResult(page.index, lines, lines_text(lines), "ocr", pw, ph, prepared.rotation, transform)

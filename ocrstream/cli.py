@@ -28,7 +28,8 @@ app = typer.Typer(
         "Real-time document OCR analytics.\n\n"
         "Data flow: publish / video / generate (producers) -> Kafka topics -> worker (fetch, classify, "
         "OCR, extract) -> sink (event-time windows) -> ClickHouse -> serve (API + dashboard). "
-        "'stack' runs the embedded local services; 'demo' runs everything end to end.\n\n"
+        "'stack' runs the embedded local services; 'demo' runs everything end to end on sample data; "
+        "'up' runs it on your own documents (ocrstream up --watch DIR --business ID).\n\n"
         "Settings come from the environment (OCRSTREAM_*, e.g. OCRSTREAM_KAFKA__BOOTSTRAP; see "
         "ocrstream/settings.py); the options below override them."
     ),
@@ -211,7 +212,7 @@ def _register_subcommands() -> None:
     import importlib
 
     for module in ("ocr_agents.cli", "producers.cli", "producers.bridge_cli", "producers.import_cli", "streams.cli",
-                   "ocrstream.serve_cli"):
+                   "ocrstream.serve_cli", "ocrstream.up_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

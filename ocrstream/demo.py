@@ -6,15 +6,27 @@
    ``<state_dir>/demo/``;
 3. starts the OCR worker (``ocrstream worker``, a Faust app) as a child
    process, and, in this process — the one that owns the chDB data directory —
-   the aggregation sink and the API + dashboard;
-4. publishes the documents (``DocumentRef``) and the video's stable pages
-   (``VideoFrame``);
-5. waits until every published document is in ClickHouse (or in the DLQ) and
-   its windows are written, prints a summary table and the dashboard URL;
-6. keeps serving until Ctrl-C (or ``--exit-after``), then stops the worker,
-   the sink, the API and the stack.
+   the aggregation sink and the API + dashboard
+   (:class:`ocrstream.embedded.EmbeddedPipeline`, shared with ``ocrstream up``);
+4. backfills a recent history (:func:`backfill_history`): ``demo.history_hours``
+   (24) of generated ``OcrResult`` events for four businesses with daily
+   patterns (``producers/history.py``), produced to the ``ocr-results`` topic
+   in event-time order, so the sink turns them into minute and hour windows
+   like any result and every chart has curves at once. It is published before
+   any live traffic, so none of it is late; a rerun on the same state only
+   backfills the time since the previous run's last event / checkpoint;
+5. publishes the documents (``DocumentRef``) and the video's stable pages
+   (``VideoFrame``), real OCR by the worker;
+6. waits until every published document is in ClickHouse (or in the DLQ), the
+   history is stored and windows are written, prints a summary of the OCR'd
+   documents, of the history and of what is live, and the dashboard URL;
+7. keeps serving until Ctrl-C (or ``--exit-after``) while the live trickle
+   (:class:`ocrstream.demo_live.LiveTrickle`) publishes a rendered document
+   every ``demo.live_document_interval_s`` and a video clip every
+   ``demo.live_video_interval_s``, so new windows appear as one watches; then
+   stops the trickle, the worker, the sink, the API and the stack.
 
-The worker process and the sink thread run under one
+The worker process and the sink and live threads run under one
 :class:`ocrstream.supervisor.Supervisor`: a worker or sink that dies is
 reported in one line (and shows in ``/healthz``, which then answers 503) and
 ends the demo with an error; SIGTERM, SIGHUP (terminal closed) and SIGINT
@@ -26,25 +38,47 @@ chDB directory held by another process is reported before anything starts.
 
 from __future__ import annotations
 
-import contextlib
+import datetime as _dt
 import json
-import os
-import signal
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from ocrstream.embedded import PipelineError, Stopped
+from ocrstream.embedded import preflight  # noqa: F401 - re-exported: part of this module's API
 from ocrstream.settings import Settings
+from producers.history import DEMO_PROFILES
 
-DEMO_BUSINESSES = ("demo-cafe", "demo-hardware")
+DEMO_BUSINESSES = ("demo-cafe", "demo-hardware")  # the rendered samples (real OCR) go to these
+HISTORY_BUSINESSES = tuple(p.business_id for p in DEMO_PROFILES)  # history + live: all four
 SAMPLE_KINDS = (
     ("receipt", 4), ("invoice", 3), ("report", 1), ("form", 1), ("photo", 1), ("blank", 1),
 )
+GENERATED_SOURCE = "generator"  # OcrResult.source of generated (history) events
+HISTORY_MARGIN_MS = 120_000  # a rerun's history starts this long after the last checkpoint (idle clocks)
+
+DemoError = PipelineError  # the demo cannot run or a part of it died; ``str()`` is one line
+
+
+@dataclass
+class HistoryResult:
+    """What :func:`backfill_history` published: ``[start_ms, end_ms)``, events per business."""
+
+    start_ms: int
+    end_ms: int
+    seed: int
+    scale: float
+    counts: dict[str, int] = field(default_factory=dict)
+    covered_from_ms: int | None = None  # history from earlier runs reaches back to here (None: none)
+    elapsed_s: float = 0.0
+
+    @property
+    def events(self) -> int:
+        return sum(self.counts.values())
 
 
 @dataclass
@@ -56,6 +90,8 @@ class DemoResult:
     windows: int = 0
     elapsed_s: float = 0.0
     rows: list[tuple[Any, ...]] = field(default_factory=list)
+    history: HistoryResult | None = None
+    live: str = ""
 
 
 def render_samples(out_dir: Path, seed: int = 7) -> dict[str, list[Path]]:
@@ -94,94 +130,129 @@ def render_video(path: Path, pages: int = 3, seed: int = 7) -> Path:
     return path
 
 
-def _count(client: Any, sql: str, **params: Any) -> int:
+def _rows(client: Any, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     from ocrstream.clickhouse import query_rows
 
     from streams.checkpoint import CLICKHOUSE_LOCK
 
     with CLICKHOUSE_LOCK:
-        return int(query_rows(client, sql, params)[0][0])
+        return list(query_rows(client, sql, params))
 
 
-class DemoError(RuntimeError):
-    """The demo cannot run or a part of it died; ``str()`` is one line."""
+def _count(client: Any, sql: str, **params: Any) -> int:
+    return int(_rows(client, sql, **params)[0][0])
 
 
-class _Stopped(Exception):
-    """A stop signal arrived while the demo was starting."""
+def _ms(value: Any) -> int:
+    """Epoch ms of a ClickHouse DateTime64 (as returned by clickhouse-connect)."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return int(value.timestamp() * 1000)
+    return int(value)
 
 
-def preflight(settings: Settings) -> None:
-    """Refuse to start (before touching anything) when the API port or the chDB directory is taken."""
-    from ocrstream.stack import LocalStack, port_in_use
+def history_span(settings: Settings, client: Any, now_ms: int) -> tuple[int, int, int | None]:
+    """``(start_ms, end_ms, covered_from_ms)`` of the history still to backfill, ending at ``now_ms``.
 
-    host, port = settings.api.host, settings.api.port
-    if port_in_use(port, host if host not in ("localhost", "0.0.0.0") else "127.0.0.1"):
-        raise DemoError(f"port {port} on {host} is already in use (another demo or `ocrstream serve`?); "
-                        "stop it or pass --port N; nothing was started")
-    owner = LocalStack(settings).clickhouse_owner()
-    if owner is not None:
-        raise DemoError(f"the ClickHouse data directory {settings.clickhouse_dsn} is open in pid {owner} (a sink, API "
-                        "or demo); stop it first or use another OCRSTREAM_STATE_DIR; nothing was started")
+    The span is the last ``demo.history_hours``; where earlier runs on this
+    state already stored documents of the demo businesses or sink checkpoints,
+    it starts after the newest of them (+ :data:`HISTORY_MARGIN_MS` after a
+    checkpoint, whose restored clocks keep advancing while idle), so no event
+    lands behind a watermark (late) and nothing is generated twice.
+    ``covered_from_ms`` is the oldest generated event of earlier runs in the span.
+    """
+    start = now_ms - int(settings.demo.history_hours * 3_600_000)
+    newest_doc, oldest_gen = _rows(client, """
+        SELECT max(event_time), minIf(event_time, source = {src:String}) FROM documents
+        WHERE business_id IN {b:Array(String)} AND event_time >= fromUnixTimestamp64Milli({start:Int64})""",
+        b=list(HISTORY_BUSINESSES), src=GENERATED_SOURCE, start=start)[0]
+    checkpoint = _rows(client, "SELECT max(written_at) FROM stream_checkpoints WHERE consumer_group = {g:String}",
+                       g=settings.stream.sink_group)[0][0]
+    after = [start]
+    if _ms(newest_doc) > 0:
+        after.append(_ms(newest_doc) + 1)
+    if _ms(checkpoint) > 0:
+        after.append(_ms(checkpoint) + HISTORY_MARGIN_MS)
+    covered = _ms(oldest_gen) if _ms(oldest_gen) > 0 else None
+    return max(after), now_ms, covered
+
+
+def backfill_history(settings: Settings, client: Any, now_ms: int) -> HistoryResult:
+    """Publish the history of :func:`history_span` to ``ocr-results`` and wait for every delivery.
+
+    At-least-once like any producer (a repeat carries the same document id and
+    the sink drops it). Writes what it published (span, seed, scale, events
+    per business, profiles) to ``<state_dir>/demo/history.json``: the same
+    arguments to :func:`producers.history.daily_history` replay it exactly.
+    Raises :class:`DemoError` when the broker refused events.
+    """
+    from producers.events import publish_events
+    from producers.history import daily_history
+
+    d = settings.demo
+    start, end, covered = history_span(settings, client, now_ms)
+    result = HistoryResult(start, max(start, end), d.history_seed, d.history_scale, covered_from_ms=covered)
+    if end - start < 60_000:
+        result.counts = {b: 0 for b in HISTORY_BUSINESSES}
+        return result
+    t0 = time.monotonic()
+    history = daily_history(DEMO_PROFILES, start, end, seed=d.history_seed, scale=d.history_scale)
+    stats = publish_events(settings, history)
+    result.counts = dict(history.counts)
+    result.elapsed_s = time.monotonic() - t0
+    if stats.failed:
+        raise DemoError(f"the broker refused {stats.failed} of {stats.produced} history events: "
+                        f"{'; '.join(stats.errors[:2])}")
+    out = settings.state_dir / "demo" / "history.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**asdict(result), "topic": settings.topic("ocr-results"),
+                               "profiles": [asdict(p) for p in DEMO_PROFILES]}, indent=1))
+    return result
+
+
+def _utc(ms: int) -> str:
+    return _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def run_demo(settings: Settings, *, console: Console, exit_after_s: float | None = None,
              timeout_s: float = 300.0) -> DemoResult:
     """Run the demo (see module docstring); returns what it counted. Raises :class:`DemoError`."""
-    from ocrstream.api import create_app
-    from ocrstream.api.server import BackgroundServer, free_port
-    from ocrstream.clickhouse import close_all, connect
-    from ocrstream.health import REGISTRY
-    from ocrstream.stack import LocalStack
-    from ocrstream.supervisor import Supervisor
+    from ocrstream.demo_live import LiveTrickle
+    from ocrstream.embedded import EmbeddedPipeline
     from producers.publish import DocumentPublisher, discover
     from producers.video import FrameSource, VideoProducer
-    from streams.health_checks import remote_check, sink_check
-    from streams.sink import AggregationSink
 
-    def say(message: str) -> None:
-        with contextlib.suppress(OSError, ValueError):  # the terminal may be gone (SIGHUP)
-            console.print(message)
-
-    preflight(settings)
+    pipe = EmbeddedPipeline(settings, "demo", say=console.print)
+    say = pipe.say
+    pipe.preflight()
     t0 = time.monotonic()
     result = DemoResult()
-    stack = LocalStack(settings)
-    server: Any = None
-    sup = Supervisor("demo", stop_timeout_s=settings.stream.stop_timeout_s)
 
-    def check_stop() -> None:
-        if sup.stopping:
-            raise _Stopped()
-
-    with sup.handle_signals():
+    with pipe.signals():
         try:
             say("[bold]── ocrstream demo ──")
-            stack.up(progress=lambda m: say(f"• {m}"))
-            check_stop()
+            pipe.start_stack()
 
             demo_dir = settings.state_dir / "demo"
             say(f"• rendering sample documents and a video into {demo_dir}")
             samples = render_samples(demo_dir / "documents")
             video = render_video(demo_dir / "pages.mp4")
-            check_stop()
+            pipe.check_stop()
 
+            pipe.start_services()
+            client = pipe.client
             log_path = settings.state_dir / "logs" / "worker.log"
-            health_port = free_port()
-            say(f"• starting the OCR worker (Faust; log {log_path})")
-            worker = sup.start_process(
-                "worker", [sys.executable, "-m", "ocrstream", "worker", "--health-port", str(health_port)],
-                env={**os.environ, **settings.as_env()}, log_path=log_path)
-            REGISTRY.register("worker", remote_check(f"http://127.0.0.1:{health_port}/healthz", worker.alive,
-                                                     "worker"))
 
-            say("• starting the aggregation sink and the API in this process (it owns chDB)")
-            client = connect(settings)
-            sink = AggregationSink(settings, client=client)
-            sink_child = sup.start_thread("sink", sink.run, stop=sink.stop)
-            REGISTRY.register("sink", sink_check(sink, sink_child.thread, lambda: sink_child.error))
-            server = BackgroundServer(create_app(settings, client), settings.api.host, settings.api.port).start()
-            check_stop()
+            if settings.demo.history_hours > 0:
+                say(f"• backfilling {settings.demo.history_hours:g} h of generated results for "
+                    f"{len(HISTORY_BUSINESSES)} businesses (daily patterns) into the ocr-results topic")
+                result.history = backfill_history(settings, client, int(time.time() * 1000))
+                h = result.history
+                say(f"• history: {h.events:,} events over {_utc(h.start_ms)} → {_utc(h.end_ms)} "
+                    f"published in {h.elapsed_s:.1f}s" if h.events else
+                    "• history: already backfilled by an earlier run on this state (nothing new to add)")
+                pipe.check_stop()
 
             now_ms = int(time.time() * 1000)
             for business, paths in samples.items():
@@ -203,68 +274,65 @@ def run_demo(settings: Settings, *, console: Console, exit_after_s: float | None
                 "(first OCR model load takes a few seconds)")
             deadline = time.monotonic() + timeout_s
             businesses = list(DEMO_BUSINESSES)
+            history_stored = 0
             while True:
-                dead = sup.wait(1.0)
-                if dead is not None:
-                    raise DemoError(dead.line())
-                check_stop()
+                pipe.wait(1.0)
                 result.documents = _count(client, "SELECT uniqExact(document_id) FROM documents "
-                                          "WHERE business_id IN {b:Array(String)}", b=businesses)
+                                          "WHERE business_id IN {b:Array(String)} AND source != {g:String}",
+                                          b=businesses, g=GENERATED_SOURCE)
                 result.dead_letters = _count(client, "SELECT count() FROM dead_letters FINAL "
                                              "WHERE business_id IN {b:Array(String)}", b=businesses)
                 result.windows = _count(client, "SELECT count() FROM windows FINAL "
-                                        "WHERE business_id IN {b:Array(String)}", b=businesses)
-                if result.documents + result.dead_letters >= expected and result.windows > 0:
+                                        "WHERE business_id IN {b:Array(String)}", b=list(HISTORY_BUSINESSES))
+                if result.history is not None and result.history.events:
+                    history_stored = _count(
+                        client, "SELECT uniqExact(document_id) FROM documents WHERE source = {g:String} "
+                        "AND business_id IN {b:Array(String)} AND event_time >= fromUnixTimestamp64Milli({s:Int64}) "
+                        "AND event_time < fromUnixTimestamp64Milli({e:Int64})", g=GENERATED_SOURCE,
+                        b=list(HISTORY_BUSINESSES), s=result.history.start_ms, e=result.history.end_ms)
+                history_done = result.history is None or history_stored >= result.history.events
+                if result.documents + result.dead_letters >= expected and result.windows > 0 and history_done:
                     break
                 if time.monotonic() > deadline:
-                    raise DemoError(f"only {result.documents} of {expected} documents arrived in "
-                                    f"{timeout_s:.0f}s; see {log_path}")
+                    missing = (f"only {result.documents} of {expected} documents"
+                               if result.documents + result.dead_letters < expected or history_done
+                               else f"only {history_stored:,} of {result.history.events:,} history events")  # type: ignore[union-attr]
+                    raise DemoError(f"{missing} arrived in {timeout_s:.0f}s; see {log_path}")
             result.elapsed_s = time.monotonic() - t0
             _print_summary(console, client, businesses, result)
-            url = f"http://{settings.api.host}:{settings.api.port}"
+
+            live = LiveTrickle(settings, HISTORY_BUSINESSES, demo_dir / "live", say=say,
+                               video_business=DEMO_BUSINESSES[0])
+            result.live = live.describe()
+            if result.history is not None:
+                _print_history(console, client, result.history)
+            say(f"live: {result.live}; new minute windows appear on the dashboard as they close")
+            if live.enabled:
+                pipe.sup.start_thread("live", live.run, stop=live.stop)
+            url = pipe.url
             say(f"\n[bold green]dashboard[/] {url}/dashboard   [bold]API[/] {url}/docs   "
                 f"[bold]metrics[/] {url}/metrics   [bold]health[/] {url}/healthz")
             say("serving until Ctrl-C" + (f" (or {exit_after_s:.0f}s)" if exit_after_s else ""))
             end = time.monotonic() + exit_after_s if exit_after_s else None
-            while not sup.stopping and (end is None or time.monotonic() < end):
-                dead = sup.wait(0.5 if end is None else max(0.0, min(0.5, end - time.monotonic())))
-                if dead is not None:
-                    raise DemoError(dead.line())
+            while end is None or time.monotonic() < end:
+                pipe.wait(0.5 if end is None else max(0.0, min(0.5, end - time.monotonic())))
             return result
-        except _Stopped:
+        except Stopped:
             return result
         finally:
-            if sup.signal_received is not None:
-                say(f"• signal {signal.Signals(sup.signal_received).name}: shutting down")
-            else:
-                say("• shutting down")
-            if server is not None:
-                server.stop()
-            sup.stop_all()  # sink (final flush + checkpoint), then the worker and its OCR pool
-            REGISTRY.unregister("worker")
-            REGISTRY.unregister("sink")
-            close_all()
-            if stack.started:
-                stack.stop_started()
-            else:
-                say("• the local stack was running before the demo (or did not start): left as it was")
+            pipe.close()
 
 
 def _print_summary(console: Console, client: Any, businesses: list[str], result: DemoResult) -> None:
-    from ocrstream.clickhouse import query_rows
-
-    from streams.checkpoint import CLICKHOUSE_LOCK
-
-    with CLICKHOUSE_LOCK:
-        rows = query_rows(client, """
-            SELECT business_id, doc_type, count() AS docs, round(sum(ifNull(total, 0)), 2) AS total,
-                   round(avg(score), 3), round(avg(ocr_score), 3),
-                   round(quantileExact(0.5)(ocr_s), 2), any(engine)
-            FROM documents FINAL WHERE business_id IN {b:Array(String)}
-            GROUP BY business_id, doc_type ORDER BY business_id, doc_type""", {"b": businesses})
-        dlq = query_rows(client, """
-            SELECT stage, error_class, count() FROM dead_letters FINAL
-            WHERE business_id IN {b:Array(String)} GROUP BY stage, error_class""", {"b": businesses})
+    rows = _rows(client, """
+        SELECT business_id, doc_type, count() AS docs, round(sum(ifNull(total, 0)), 2) AS total,
+               round(avg(score), 3), round(avg(ocr_score), 3),
+               round(quantileExact(0.5)(ocr_s), 2), any(engine)
+        FROM documents FINAL WHERE business_id IN {b:Array(String)} AND source != {g:String}
+        GROUP BY business_id, doc_type ORDER BY business_id, doc_type""", b=businesses, g=GENERATED_SOURCE)
+    dlq = _rows(client, """
+        SELECT stage, error_class, count() FROM dead_letters FINAL
+        WHERE business_id IN {b:Array(String)} GROUP BY stage, error_class""", b=businesses)
     result.rows = rows
     table = Table(title=f"documents by type ({result.documents} documents, {result.windows} windows, "
                         f"{result.elapsed_s:.0f}s)")
@@ -283,3 +351,38 @@ def _print_summary(console: Console, client: Any, businesses: list[str], result:
         console.print(dt)
     else:
         console.print("dead letters: none")
+
+
+def _print_history(console: Console, client: Any, h: HistoryResult) -> None:
+    """What the history holds now (this run's backfill and earlier runs'), per business."""
+    span_start = h.covered_from_ms if h.covered_from_ms is not None else h.start_ms
+    per_hour = _rows(client, """
+        SELECT business_id, toHour(event_time) AS hour, count(), countIf(is_late OR late_update) FROM documents FINAL
+        WHERE source = {g:String} AND business_id IN {b:Array(String)}
+          AND event_time >= fromUnixTimestamp64Milli({s:Int64})
+        GROUP BY business_id, hour""", g=GENERATED_SOURCE, b=list(HISTORY_BUSINESSES), s=span_start)
+    windows = {(b, g): n for b, g, n in _rows(client, """
+        SELECT business_id, granularity, count() FROM windows FINAL
+        WHERE business_id IN {b:Array(String)} AND window_start >= fromUnixTimestamp64Milli({s:Int64})
+        GROUP BY business_id, granularity""", b=list(HISTORY_BUSINESSES), s=span_start)}
+    events: dict[str, int] = {}
+    busiest: dict[str, tuple[int, int]] = {}
+    for b, hour, n, _late in per_hour:
+        events[b] = events.get(b, 0) + int(n)
+        busiest[b] = max(busiest.get(b, (0, -1)), (int(n), int(hour)))
+    late = sum(int(r[3]) for r in per_hour)
+    if h.events:
+        head = (f"history: backfilled {h.events:,} generated OcrResult events, {_utc(h.start_ms)} → "
+                f"{_utc(h.end_ms)} (daily patterns, seed {h.seed}), through ocr-results → sink → windows")
+        if h.covered_from_ms is not None and h.covered_from_ms < h.start_ms:
+            head += f"; earlier runs' history from {_utc(h.covered_from_ms)}"
+    else:
+        head = f"history: from earlier runs on this state, since {_utc(span_start)} (nothing new to backfill)"
+    console.print(f"{head}; late: {late}", soft_wrap=True, highlight=False)
+    table = Table()
+    for col in ("business", "events", "minute windows", "hour windows", "busiest hour (UTC)"):
+        table.add_column(col, justify="left" if col == "business" else "right")
+    for b in HISTORY_BUSINESSES:
+        table.add_row(b, f"{events.get(b, 0):,}", f"{windows.get((b, 'minute'), 0):,}",
+                      f"{windows.get((b, 'hour'), 0):,}", f"{busiest[b][1]:02d}:00" if b in busiest else "-")
+    console.print(table)

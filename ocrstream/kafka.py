@@ -164,6 +164,20 @@ REFUSED_CODES = frozenset({
 })  # fmt: skip
 
 
+#: Errors after which an idempotent producer id/epoch is unusable: only a new producer gets on.
+#: (Tansu answers PRODUCER_FENCED to every later record once it lost producer state in an S3 outage;
+#: librdkafka does not flag that as fatal for a non-transactional producer.)
+NEW_PRODUCER_CODES = frozenset({
+    KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH, KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+    KafkaError.UNKNOWN_PRODUCER_ID, KafkaError.INVALID_PRODUCER_ID_MAPPING, KafkaError._FENCED, KafkaError._FATAL,
+})  # fmt: skip
+
+
+def needs_new_producer(err: Any) -> bool:
+    """True when ``err`` leaves the producer unusable (fatal, fenced, lost sequence)."""
+    return isinstance(err, KafkaError) and (err.fatal() or err.code() in NEW_PRODUCER_CODES)
+
+
 class DeliveryFailed(Exception):
     """A record was not acknowledged (broker down, timeout, fenced producer): retry it."""
 
@@ -196,9 +210,10 @@ class AsyncProducer:
 
     ``await send(...)`` returns once the broker acknowledged the record and
     raises :func:`delivery_error`'s exceptions otherwise. A thread serves the
-    delivery callbacks. When librdkafka reports a fatal error (an idempotent
-    producer is fenced or lost its sequence after an outage and refuses every
-    later record), the next ``send`` builds a new producer (new producer id)
+    delivery callbacks. When a delivery or librdkafka reports an error that
+    leaves the producer unusable (:func:`needs_new_producer`: fatal, fenced,
+    lost sequence after an outage — it would refuse every later record), the
+    next ``send`` builds a new producer (new producer id)
     and the caller's retry goes through it; records still queued in the old
     one fail with :class:`DeliveryFailed` and are retried by their callers
     (at-least-once: a record the broker had stored but not acknowledged may be
@@ -222,7 +237,7 @@ class AsyncProducer:
         return Producer(cfg)
 
     def _on_error(self, err: KafkaError) -> None:
-        if err.fatal():
+        if needs_new_producer(err):
             self._fatal = " ".join(err.str().split())[:300]
         else:
             log.debug("producer error: %s", err.str())
@@ -253,7 +268,7 @@ class AsyncProducer:
         fut: asyncio.Future[None] = loop.create_future()
 
         def on_delivery(err: Any, msg: Any) -> None:
-            if err is not None and err.fatal():
+            if err is not None and needs_new_producer(err):
                 self._fatal = " ".join(err.str().split())[:300]
 
             def settle() -> None:
@@ -276,7 +291,7 @@ class AsyncProducer:
                 await asyncio.sleep(0.05)
             except KafkaException as exc:
                 err = exc.args[0] if exc.args else None
-                if isinstance(err, KafkaError) and err.fatal():
+                if needs_new_producer(err):
                     self._fatal = " ".join(err.str().split())[:300]
                     continue
                 raise delivery_error(topic, err if isinstance(err, KafkaError) else exc) from exc

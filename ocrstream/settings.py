@@ -107,7 +107,18 @@ class OcrSettings(BaseModel):
     max_object_bytes: int = 25 * 1024 * 1024
     pdf_dpi: int = 200
     max_pages: int = Field(50, ge=1, description="pages per document (PDF/TIFF); more is TooManyPages")
-    onnx_model_size: Literal["tiny", "small"] = "tiny"  # PP-OCRv6 size for the onnx engine
+    # PP-OCRv6 sizes for the onnx engine, chosen on real receipts (ocr_agents/engines/onnx.py):
+    # tiny detector + small recogniser; onnx_model_size, when set, sets both
+    onnx_model_size: Literal["tiny", "small"] | None = None
+    onnx_det_size: Literal["tiny", "small"] = "tiny"
+    onnx_rec_size: Literal["tiny", "small"] = "small"
+    onnx_unclip_ratio: float = Field(2.0, gt=1.0, le=4.0, description="text box growth before cropping")
+    onnx_rec_batch: int = Field(1, ge=1, description="crops per recogniser call (1 = no padding)")
+    # Pixels bounded by what OCR needs: a page is scaled down to this long side before
+    # preprocessing and OCR (boxes are still reported in the page's own pixels), and a
+    # document may decode at most max_document_pixels over all its pages (ImageTooLarge).
+    max_ocr_long_side: int = Field(4000, ge=640, description="long side (px) a page is scaled down to for OCR")
+    max_document_pixels: int = Field(200_000_000, ge=1, description="decoded pixels per document, all pages")
     tesseract_psm: int = 6  # Tesseract page segmentation mode
     detect_orientation: bool = True  # 90/180/270 page rotation (ONNX classifier)
     deskew: bool = True  # small-angle rotation (projection profile)
@@ -255,13 +266,32 @@ class BridgeSettings(BaseModel):
     # or only uploads from its first start on.
     start_at: Literal["beginning", "now"] = "beginning"
     batch_max: int = Field(200, ge=1, description="events per flush + checkpoint")
-    batch_wait_ms: int = Field(200, ge=0, description="longest wait for more events before a flush")
+    batch_wait_ms: int = Field(0, ge=0, description="extra wait for more events before a flush (0: take what is queued)")
     # Keys ocrstream writes itself (content-addressed uploads of publish/video):
     # already published, never bridged.
     reserved_prefixes: list[str] = Field(default_factory=lambda: ["sha256/"])
     dedupe_max_ids: int = Field(100_000, ge=0, description="recent (business, sha256) pairs skipped as duplicates")
     # ``ocrstream stack up`` also starts the bridge (local profile).
     run_in_stack: bool = True
+
+
+class DemoSettings(BaseModel):
+    """``ocrstream demo`` (``ocrstream/demo.py``): the backfilled history and the live trickle.
+
+    Before the sample documents, the demo backfills ``history_hours`` of
+    generated ``OcrResult`` events for its businesses (daily patterns:
+    ``producers/history.py``) through the same topics and sink; while it
+    serves, it publishes a rendered document every ``live_document_interval_s``
+    and a short video clip of pages every ``live_video_interval_s`` (0 = none),
+    OCR'd by the worker like any upload.
+    """
+
+    history_hours: float = Field(24.0, ge=0, le=24 * 30, description="hours of history to backfill (0 = none)")
+    history_scale: float = Field(1.0, gt=0, le=100, description="multiplies every demo business's traffic")
+    history_seed: int = 7
+    live_document_interval_s: float = Field(10.0, ge=0, description="seconds between live documents (0 = none)")
+    live_video_interval_s: float = Field(60.0, ge=0, description="seconds between live video clips (0 = none)")
+    live_video_pages: int = Field(2, ge=1, le=10, description="pages per live video clip")
 
 
 class Settings(BaseSettings):
@@ -286,6 +316,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
 
     @property
     def clickhouse_dsn(self) -> str:

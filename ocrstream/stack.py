@@ -27,6 +27,7 @@ real servers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -219,14 +220,16 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # a zombie child of ours counts as dead
+    # a zombie has exited: reap it if it is our child; either way it counts as dead (one that
+    # another process started, e.g. the `stack up` that outlives it, is reaped by that one)
     try:
         with open(f"/proc/{pid}/stat") as f:
             if f.read().split(")")[-1].split()[0] == "Z":
-                os.waitpid(pid, os.WNOHANG)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
                 return False
-    except (FileNotFoundError, ChildProcessError):
-        pass
+    except FileNotFoundError:
+        return False
     return True
 
 

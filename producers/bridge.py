@@ -87,12 +87,19 @@ from producers.s3events import (
     parse_filer_event,
     parse_notification,
 )
-from streams.dlq import PermanentError, RetryPolicy, TransientError, UnknownBusiness, dead_letter, one_line
+from streams.dlq import (
+    PermanentError,
+    RetryPolicy,
+    TransientError,
+    UnknownBusiness,
+    classify_error,
+    dead_letter,
+    one_line,
+)
 
 log = logging.getLogger(__name__)
 
 SOURCE_NAME = "s3-event"  # DocumentRef.source of bridged uploads
-EXCERPT_BYTES = 2048  # dead letters of malformed notifications carry this much of them
 READ_CHUNK = 1 << 20
 
 
@@ -183,11 +190,11 @@ class Bridge:
         """Check the broker (bounded retries, then :class:`~producers.errors.BrokerUnavailable`), create topics."""
         from ocrstream.topics import DLQ, DOCUMENTS, ensure_topics
         from producers.kafka_io import connect
-        from streams.dlq import DeadLetterPublisher
+        from streams.dlq import DeadLetterWriter
 
         self.producer, self.topic = connect(self.settings, DOCUMENTS)
         ensure_topics(self.settings, (DLQ,))
-        self.dlq = DeadLetterPublisher(self.settings, producer=self.producer)
+        self.dlq = DeadLetterWriter(self.settings, producer=self.producer)
         return self
 
     def close(self) -> None:
@@ -203,7 +210,7 @@ class Bridge:
     def handle(self, note: Notification) -> None:
         """Queue DocumentRefs / dead letters for ``note``; raise :class:`TransientError` on S3 outages."""
         if note.error is not None:
-            self._dead(note, note.error, payload=note.raw[:EXCERPT_BYTES])
+            self._dead(note, note.error, payload=note.raw)  # bounded to an excerpt by dead_letter()
         else:
             for event in note.events:
                 self._one(note, event)
@@ -231,15 +238,14 @@ class Bridge:
                                      event.bucket, event.key))
                 return
             self._publish(event, business, filename, *read)
-        except PermanentError as exc:
+        except TransientError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one event must not stop the bridge
+            if classify_error(exc) == "transient":
+                raise TransientError(one_line(exc)) from exc
+            if classify_error(exc) == "unknown":
+                log.exception("bridge: unexpected error on s3://%s/%s (dead-lettered)", event.bucket, event.key)
             self._dead(note, exc, event=event, business=business)
-        except Exception as exc:
-            from ocr_agents.errors import OcrInputError
-
-            if isinstance(exc, OcrInputError):
-                self._dead(note, exc, event=event, business=business)
-            else:
-                raise
 
     def _ignore(self, event: Ignored) -> None:
         self.stats.ignored += 1
@@ -465,7 +471,10 @@ class FilerSource:
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError) as exc:
-            raise BadEvent(f"unreadable bridge checkpoint {self.checkpoint_path}: {exc}") from exc
+            from producers.errors import ProducerError
+
+            raise ProducerError(f"unreadable bridge checkpoint {self.checkpoint_path} ({exc}): fix or delete it "
+                                "(deleting replays the bucket from bridge.start_at)") from exc
 
     def _save(self, position: tuple[int, int]) -> None:
         self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
@@ -547,7 +556,7 @@ class FilerSource:
             if time.monotonic() - started > 30:
                 backoff = 0.5
             log.warning("filer subscription at %s ended (%s); resuming in %.1fs",
-                        self.filer, self.last_message or "no message", backoff)
+                        self.filer, self.last_message or "the tail exited", backoff)
             self._stop.wait(backoff)
             backoff = min(10.0, backoff * 2)
 
@@ -562,6 +571,7 @@ class FilerSource:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 preexec_fn=_die_with_parent)
         self._proc = proc
+        self.last_message = ""
         current_ts, index = -1, 0
         assert proc.stdout is not None
         try:

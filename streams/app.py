@@ -80,7 +80,6 @@ class Pipeline:
         self.frame_serde = make_serde("VideoFrame", reg)
         self.result_serde = make_serde("OcrResult", reg)
         self.classified_serde = make_serde("ClassifiedDocument", reg)
-        self.dlq_serde = make_serde("DeadLetter", reg)
         self.fetcher = fetcher or Fetcher(settings)
         self.ocr = ocr or OcrStage(settings)
         self._producer = producer
@@ -113,10 +112,14 @@ class Pipeline:
 
     async def handle_document(self, topic: str, partition: int, offset: int, value: bytes) -> str:
         """Process one ``documents`` record; returns ``"ok"`` or ``"dead:<stage>"``."""
+        return await self._tracked(self._handle_document, topic, partition, offset, value)
+
+    async def _tracked(self, handler: Any, topic: str, partition: int, offset: int, value: bytes) -> str:
+        """Run ``handler`` for one record, listed in :attr:`in_flight` (health) meanwhile."""
         where = f"{topic}[{partition}]@{offset}"
         self.in_flight[where] = time.monotonic()
         try:
-            return await self._handle_document(topic, partition, offset, value, where)
+            return await handler(topic, partition, offset, value, where)
         finally:
             self.in_flight.pop(where, None)
 
@@ -141,17 +144,13 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - decode/validate errors
             if classify_error(exc) == "transient":
                 raise
-            failure.record(exc)
-            return await self._dead(topic, partition, offset, stage, exc, failure, ref, value)
+            failure.record(exc)  # an error that names its stage (InvalidRecord(stage=...)) wins
+            return await self._dead(topic, partition, offset, getattr(exc, "stage", None) or stage, exc, failure,
+                                    ref, value)
 
     async def handle_frame(self, topic: str, partition: int, offset: int, value: bytes) -> str:
         """Process one ``video-frames`` record (same path, ``source=video``)."""
-        where = f"{topic}[{partition}]@{offset}"
-        self.in_flight[where] = time.monotonic()
-        try:
-            return await self._handle_frame(topic, partition, offset, value, where)
-        finally:
-            self.in_flight.pop(where, None)
+        return await self._tracked(self._handle_frame, topic, partition, offset, value)
 
     async def _handle_frame(self, topic: str, partition: int, offset: int, value: bytes, where: str) -> str:
         frame: dict[str, Any] = {}
@@ -189,7 +188,8 @@ class Pipeline:
             if classify_error(exc) == "transient":
                 raise
             failure.record(exc)
-            return await self._dead(topic, partition, offset, stage, exc, failure, frame, value)
+            return await self._dead(topic, partition, offset, getattr(exc, "stage", None) or stage, exc, failure,
+                                    frame, value)
 
     async def _ocr_and_publish(self, job: OcrJob, where: str, failure: Failure) -> str:
         record = await retry_async(lambda: self.ocr.run(job), self.policy, "ocr", where, failure)

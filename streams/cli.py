@@ -120,6 +120,18 @@ def sink(
     from streams.sink import AggregationSink
 
     settings = state.settings
+    sinks: list[AggregationSink] = []
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping after a final flush + checkpoint", signum)
+        stop_requested.set()
+        for s in sinks:
+            s.stop()
+
+    # installed before anything is opened: a stop during start-up is graceful too
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     try:
         require_broker(settings)
         ensure_topics(settings)
@@ -130,16 +142,11 @@ def sink(
     except Exception as exc:  # noqa: BLE001
         fail(f"cannot create topics on Kafka at {settings.kafka.bootstrap}: {kafka_error_line(exc)}")
         return
-    sinks = [AggregationSink(settings, group=group, client=client, name=f"sink-{i}") for i in range(instances)]
-    errors: dict[str, str] = {}
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("signal %d: stopping after a final flush + checkpoint", signum)
+    sinks.extend(AggregationSink(settings, group=group, client=client, name=f"sink-{i}") for i in range(instances))
+    if stop_requested.is_set():
         for s in sinks:
             s.stop()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    errors: dict[str, str] = {}
     results: dict[str, dict] = {}
 
     def run_one(s: AggregationSink) -> None:

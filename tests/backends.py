@@ -134,3 +134,6 @@ def tcp_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.3)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+BACKEND_IS_LOCAL = __import__("os").environ.get("OCRSTREAM_TEST_BACKEND", "local") == "local"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+
+from ocrstream.api.server import free_port
 from fastapi.testclient import TestClient
 
 from ocrstream import metrics as M
@@ -420,17 +421,31 @@ def test_document_detail_for_the_document_view(stack: Any, ch: Any) -> None:
         assert minute["counted_as"] == "on time" and minute["document_count"] == 1 and minute["is_final"] is True
         assert hour["start_ms"] == ms(T0) and hour["stored"] is True
         late_view = api.get(f"/api/documents/{a}-late", headers=h).json()
-        assert [w["counted_as"] for w in late_view["windows"]] == ["late event", "late event"]
+        assert [w["counted_as"] for w in late_view["windows"]] == ["late: not in the aggregates"] * 2
         # the page image: PNG in the boxes' pixel space, by signed link or token; scope as for the data
         assert len(d["page_images"]) == 1 and "/pages/0?exp=" in d["page_images"][0]
         r = api.get(d["page_images"][0])
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
         decoded = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
-        assert decoded.shape[1] == int(r.headers["x-page-width"]) and decoded.shape[0] == int(r.headers["x-page-height"])
-        assert decoded.shape[0] > 500  # the rendered receipt, not a placeholder
+        assert decoded.shape == page.shape  # the source page, pixel for pixel in size
+        assert (int(r.headers["x-page-width"]), int(r.headers["x-page-height"])) == (page.shape[1], page.shape[0])
+        assert float(np.abs(decoded.astype(int) - page.astype(int)).mean()) < 1.0  # re-encoded losslessly
         assert api.get(f"/api/documents/{a}-doc/pages/0", headers=h).content == r.content
         assert api.get(f"/api/documents/{a}-doc/pages/1", headers=h).status_code == 404
         assert api.get(f"/api/documents/{a}-doc/pages/0").status_code == 401
+        # evidence stored by the extractor wins over matching; derived values were read nowhere
+        evidence = {"total": {"value": 12.5, "confidence": 0.95, "raw_text": "TOTAL 12.50", "page": 0,
+                              "box": [10.0, 500.0, 300.0, 530.0]},
+                    "tax": {"value": 2.0, "confidence": 0.5, "raw_text": "", "page": -1, "box": []}}
+        sample.insert_documents(ch, [sample.document_row(f"{a}-ev", a, T0, text=text, evidence=evidence,
+                                                         page_sizes=[{"width": 800, "height": 1200}])])
+        d2 = api.get(f"/api/documents/{a}-ev", headers=h).json()
+        ev2 = {e["name"]: e for e in d2["field_evidence"]}
+        assert ev2["total"]["located"] == "extraction" and ev2["total"]["raw"] == "TOTAL 12.50"
+        assert ev2["total"]["boxes"] == [{"page": 0, "box": [10.0, 500.0, 300.0, 530.0]}]
+        assert ev2["tax"]["located"] == "derived" and ev2["tax"]["boxes"] == []
+        assert ev2["subtotal"]["located"] == "matched"  # no evidence stored for it
+        assert d2["page_sizes"] == [{"width": 800, "height": 1200}]
         hb = {"Authorization": "Bearer tok-b"}
         assert api.get(f"/api/documents/{a}-doc/pages/0", headers=hb).status_code == 404
         assert api.get(f"/api/documents/{a}-doc", headers=hb).status_code == 404
@@ -655,15 +670,9 @@ def test_single_flight_cache_coalesces_and_revalidates() -> None:
 # ---------------------------------------------------------------- the CLI command
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_command_embedded(tmp_path: Path) -> None:
     """``ocrstream serve`` in its own process owns its own chDB directory and answers."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "OCRSTREAM_STATE_DIR": str(tmp_path), "OCRSTREAM_API__TOKENS": '{"t": ["*"]}'}
     env.pop("OCRSTREAM_CLICKHOUSE__DSN", None)
     proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "serve", "--port", str(port)],

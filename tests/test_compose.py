@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,59 @@ def test_dockerfile_copies_exist_and_installs_pinned() -> None:
             f"Dockerfile COPYs {source}, which is missing"
             + (" (create it: uv pip compile pyproject.toml -o requirements.lock)" if source == "requirements.lock"
                else ""))
+
+
+def _host_ip(mapping: str) -> str:
+    """The host address of a ports entry with compose's default interpolation applied."""
+    resolved = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", mapping)
+    parts = resolved.split(":")
+    return parts[0] if len(parts) == 3 else "0.0.0.0"
+
+
+def test_every_port_binds_to_loopback_by_default(compose: dict[str, Any]) -> None:
+    published = {name: svc["ports"] for name, svc in compose["services"].items() if svc.get("ports")}
+    assert {"api", "clickhouse", "minio", "grafana", "kafka"} <= set(published)
+    for name, ports in published.items():
+        for mapping in ports:
+            assert _host_ip(str(mapping)) == "127.0.0.1", (name, mapping)
+    assert compose["services"]["kafka"]["ports"] == ["127.0.0.1:29092:29092"]  # never beyond loopback
+
+
+def test_everything_waits_for_the_exposure_preflight(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("kafka", "clickhouse", "minio", "grafana"):
+        assert services[name]["depends_on"]["preflight"]["condition"] == "service_completed_successfully", name
+    # the ocrstream services wait for init, which waits for them: nothing starts before the check
+
+
+def _preflight(compose: dict[str, Any], **env: str) -> subprocess.CompletedProcess:
+    svc = compose["services"]["preflight"]
+    script = svc["command"][0].replace("$$", "$")  # compose's escape of a literal $
+    defaults = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in svc["environment"].items()}
+    return subprocess.run(["sh", "-c", script], env={"PATH": "/usr/bin:/bin", **defaults, **env},
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_publishing_beyond_loopback_needs_passwords_and_api_tokens(compose: dict[str, Any]) -> None:
+    assert _preflight(compose).returncode == 0  # loopback: development defaults are fine
+    refused = _preflight(compose, OCRSTREAM_BIND="0.0.0.0")
+    assert refused.returncode == 1
+    for name in ("CLICKHOUSE_PASSWORD", "MINIO_ROOT_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_ANONYMOUS=false",
+                 "OCRSTREAM_API__TOKENS"):
+        assert name in refused.stdout, refused.stdout
+    secrets = {"CLICKHOUSE_PASSWORD": "c-pw", "MINIO_ROOT_PASSWORD": "m-pw-long", "GRAFANA_ADMIN_PASSWORD": "g-pw",
+               "GRAFANA_ANONYMOUS": "false"}
+    no_tokens = _preflight(compose, OCRSTREAM_BIND="0.0.0.0", **secrets)
+    assert no_tokens.returncode == 1 and "OCRSTREAM_API__TOKENS" in no_tokens.stdout
+    assert "CLICKHOUSE_PASSWORD" not in no_tokens.stdout
+    ok = _preflight(compose, OCRSTREAM_BIND="10.0.0.5", OCRSTREAM_API__TOKENS='{"t": ["*"]}', **secrets)
+    assert ok.returncode == 0, ok.stdout
+    # the same variables reach the services that use them
+    services = compose["services"]
+    assert services["clickhouse"]["environment"]["CLICKHOUSE_PASSWORD"] == "${CLICKHOUSE_PASSWORD:-ocrstream}"
+    assert services["grafana"]["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "${GRAFANA_ANONYMOUS:-true}"
+    assert "OCRSTREAM_API__TOKENS" in services["api"]["environment"]
+    for name in ("worker", "sink"):
+        assert "--health-port" in services[name]["command"] and "/healthz" in str(services[name]["healthcheck"])
+        # signals reach ocrstream (tini as PID 1) and the graceful stop fits before Docker's SIGKILL
+        assert services[name]["init"] is True and int(services[name]["stop_grace_period"].rstrip("s")) > 30

@@ -115,3 +115,33 @@ def test_evidence_reaches_clickhouse(settings) -> None:
         record["field_evidence"]["date"]["confidence"], abs=1e-6), "box": pytest.approx(
         record["field_evidence"]["date"]["box"], abs=1e-3)}
     assert items and all(it["raw_text"] and len(it["box"]) == 4 for it in items)
+
+
+def test_large_page_is_scaled_down_for_ocr_and_boxes_stay_in_its_pixels() -> None:
+    """A page larger than max_ocr_long_side is read at that size; its boxes come back in
+    the page's own pixels (the total's box covers the printed total of the big page)."""
+    from ocr_agents.pipeline import DocumentProcessor
+    from ocrstream.settings import OcrSettings
+    from producers.docgen import render_document
+
+    image, truth = render_document("receipt", 21)
+    big = cv2.resize(image, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    ok, buf = cv2.imencode(".png", big)
+    proc = DocumentProcessor(OcrSettings(threads=2, max_ocr_long_side=max(image.shape[:2])))
+    result = proc.process(buf.tobytes())
+    assert result.value("total") == pytest.approx(truth["fields"]["total"])
+    page = result.pages[0]
+    assert (page.width, page.height) == (big.shape[1], big.shape[0]) and page.transform.scale == pytest.approx(0.5, abs=0.01)
+    x0, y0, x1, y1 = result.fields["total"].box
+    assert x1 > big.shape[1] * 0.5 and y1 > big.shape[0] * 0.5  # in the big page's frame, not the half-size one
+    assert big[int(y0):int(y1), int(x0):int(x1)].min() < 100
+
+
+def test_document_pixel_budget() -> None:
+    from ocr_agents.errors import ImageTooLarge
+    from ocr_agents.pipeline import DocumentProcessor
+    from ocrstream.settings import OcrSettings
+
+    ok, buf = cv2.imencode(".png", np.full((400, 300, 3), 255, np.uint8))
+    with pytest.raises(ImageTooLarge, match="budget"):
+        DocumentProcessor(OcrSettings(max_document_pixels=100_000)).process(buf.tobytes())

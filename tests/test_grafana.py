@@ -141,5 +141,39 @@ def test_every_panel_query_runs_against_chdb(stack: Any) -> None:
                 assert {r[1] for r in rows} == {a, b}
         # the stat panel's numbers
         stat = next(p for p in dashboard["panels"] if p["type"] == "stat")
-        dead, late = ch.query(expand(stat["targets"][0]["rawSql"], start, end, variables)).result_rows[0]
-        assert dead >= 1 and late == 2 * 15  # window_rows: odd minutes carry one late event
+        dead, late, too_late = ch.query(expand(stat["targets"][0]["rawSql"], start, end, variables)).result_rows[0]
+        assert dead >= 1 and late == 2 * 15 and too_late == 0  # window_rows: odd minutes carry one late event
+
+
+def test_panels_break_lines_at_gaps_and_total_the_selection(stack: Any) -> None:
+    """Gaps become NULL rows (lines break, as on the built-in dashboard); query B totals the businesses."""
+    ch = connect(stack.settings)
+    tag = uuid.uuid4().hex[:8]
+    a, b = f"gap-a-{tag}", f"gap-b-{tag}"
+    t0 = datetime(2024, 6, 2, 8, 0, tzinfo=UTC)
+    sample.insert_windows(ch, sample.window_rows(a, t0, 3) + sample.window_rows(a, t0 + timedelta(minutes=6), 2))
+    sample.insert_windows(ch, sample.window_rows(b, t0, 8))
+    empty = sample.window_rows(b, t0 + timedelta(minutes=8), 1)
+    empty[0][4] = 0  # a window holding only late documents: no score to draw
+    sample.insert_windows(ch, empty)
+    dashboard = load_dashboard()
+    variables = {"business": [a, b], "granularity": ["minute"]}
+    start, end = t0, t0 + timedelta(hours=1)
+    panel = next(p for p in dashboard["panels"] if p["title"] == "Documents per window")
+    rows = ch.query(expand(panel["targets"][0]["rawSql"], start, end, variables)).result_rows
+    a_rows = [(r[0].replace(tzinfo=UTC) - t0, r[2]) for r in rows if r[1] == a]
+    minute = timedelta(minutes=1)
+    assert a_rows == [(0 * minute, 1), (1 * minute, 2), (2 * minute, 3), (3 * minute, None), (4 * minute, None),
+                      (5 * minute, None), (6 * minute, 1), (7 * minute, 2)]
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)  # by time, as Grafana's long-to-wide needs
+    totals = ch.query(expand(panel["targets"][1]["rawSql"], start, end, variables)).result_rows
+    assert [t[1] for t in totals[:4]] == [2, 4, 6, 4]  # a + b, then b alone where a has no window
+    score = next(p for p in dashboard["panels"] if p["title"] == "Average score")
+    b_scores = [r[2] for r in ch.query(expand(score["targets"][0]["rawSql"], start, end, variables)).result_rows
+                if r[1] == b]
+    assert b_scores[:8] == [pytest.approx(0.9)] * 8 and b_scores[8] is None
+    assert next(p for p in dashboard["panels"] if p["title"] == "Median score")["targets"][1:] == []  # no total
+    table = next(p for p in dashboard["panels"] if p["type"] == "table" and "total" in p["title"])
+    assert table["options"]["footer"]["show"] is True and table["options"]["footer"]["reducer"] == ["sum"]
+    summary = {r[0]: r for r in ch.query(expand(table["targets"][0]["rawSql"], start, end, variables)).result_rows}
+    assert summary[a][1] == 1 + 2 + 3 + 1 + 2 and summary[b][1] == sum(range(1, 9)) and summary[b][5] == 9

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -63,13 +64,14 @@ def png(seed: int, size: int = 48) -> bytes:
 def bridge_settings(settings: Settings, state_dir: Path, **extra: Any) -> Settings:
     """The test's topics, its own checkpoint folder, only uploads from now on."""
     return settings.with_overrides(**{"state_dir": state_dir, "bridge.start_at": "now",
-                                      "bridge.batch_wait_ms": 50, "stream.retry_backoff_ms": 50, **extra})
+                                      "stream.retry_backoff_ms": 50, **extra})
 
 
-def refs_of(settings: Settings, business: str) -> list[dict[str, Any]]:
+def refs_of(settings: Settings, business: str | None) -> list[dict[str, Any]]:
+    """DocumentRefs on the test's documents topic (of one business, or all)."""
     serde = make_serde("DocumentRef")
     return [r for r in (serde.decode(m.value()) for m in read_topic(settings, DOCUMENTS.short_name, 1.0))
-            if r["business_id"] == business]
+            if business is None or r["business_id"] == business]
 
 
 def dead_letters_of(settings: Settings, marker: str) -> list[dict[str, Any]]:
@@ -104,9 +106,13 @@ def checkpoint(settings: Settings) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------- the bridge itself
 
-def test_uploads_become_document_refs_and_bad_ones_dead_letters(settings: Settings, tmp_path: Path) -> None:
+def test_uploads_become_document_refs_and_bad_ones_dead_letters(settings: Settings, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    from ocrstream.objectstore import content_key
     from producers.bridge import run_bridge
+    from producers.publish import DocumentPublisher, discover
 
+    caplog.set_level(logging.INFO, logger="producers.bridge")
     s = bridge_settings(settings, tmp_path)
     stop = threading.Event()
     result: dict[str, Any] = {}
@@ -134,8 +140,16 @@ def test_uploads_become_document_refs_and_bad_ones_dead_letters(settings: Settin
         for key, body in uploads.items():
             client.put_object(Bucket=bucket, Key=key, Body=body)
         t1 = int(time.time() * 1000)
+        # `ocrstream publish` uploads into the same bucket (sha256/...) and publishes the document itself
+        published = tmp_path / "published.png"
+        published.write_bytes(png(2))
+        with DocumentPublisher(s, f"{biz}-pub") as publisher:
+            assert publisher.publish(discover([str(published)])[0]).published == 1
+        publisher_key = content_key(hashlib.sha256(png(2)).hexdigest(), ".png")
         wait_for("2 refs and 4 dead letters",
                  lambda: len(refs_of(s, biz)) >= 2 and len(dead_letters_of(s, biz)) >= 4)
+        wait_for("the bridge to pass the publisher's upload", lambda: any(
+            f"ignored s3://{bucket}/{publisher_key}:" in r.getMessage() for r in caplog.records))
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -158,6 +172,9 @@ def test_uploads_become_document_refs_and_bad_ones_dead_letters(settings: Settin
     assert "no business prefix" in dead["NoBusinessPrefix"]["error_message"]
     assert dead["UnsupportedMedia"]["business_id"] == biz
     assert "not a business id" in dead["UnsafeKey"]["error_message"]
+    (own,) = refs_of(s, f"{biz}-pub")  # the publisher's DocumentRef only: not bridged a second time
+    assert own["source"] == "upload" and own["uri"] == f"s3://{bucket}/{publisher_key}"
+    assert [r for r in refs_of(s, None) if r["document_id"] == own["document_id"]] == [own]
     stats = result["stats"]
     assert (stats.published, stats.duplicates, stats.dead_letters) == (2, 1, 4)
     assert stats.ignored >= 2  # the sha256/ key, the folder marker (plus directory events)
@@ -267,7 +284,8 @@ def test_kafka_source_bridges_minio_notifications(settings: Settings) -> None:
     dead = {dl["error_class"]: dl for dl in dead_letters_of(s, biz)}
     assert sorted(dead) == ["BadEvent", "UnknownBucket"], dead
     assert dead["UnknownBucket"]["reference"] == f"s3://images/{biz}/gopher.jpg"
-    assert dead["BadEvent"]["source_topic"] == topic and dead["BadEvent"]["payload"].startswith(b'{"Records"')
+    bad = dead["BadEvent"]
+    assert bad["source_topic"] == topic and bad["payload"].startswith(b'{"Records"') and bad["payload_size"] > 0
     # offsets were committed: the same group finds nothing left
     again = run_bridge(s, stop=threading.Event(), source=KafkaSource(s), idle_exit_s=2.0)
     assert again.notifications == 0

@@ -166,3 +166,68 @@ def test_missing_broker_binary_is_a_clear_error(stack_factory, monkeypatch: pyte
     with pytest.raises(StackError, match="Tansu broker binary not found"):
         handle.up(ephemeral=True)
     assert not _pids_of(handle.settings.state_dir), "a failed up must not leave S3 running"
+
+
+def test_up_on_a_running_stack_says_so_and_a_failure_stops_nothing_it_did_not_start(
+        stack_factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    handle = stack_factory("running")
+    s = handle.settings
+    first = handle.up(ephemeral=True)
+    assert {"tansu", "weed"} <= set(first["started"])
+    pids = {p: first["parts"][p]["pid"] for p in ("kafka", "s3")}
+    said: list[str] = []
+    again = handle.stack.up(ephemeral=True, progress=said.append)  # type: ignore[union-attr]
+    assert again["started"] == [] and any("already running" in m for m in said), said
+
+    import ocrstream.topics
+
+    def broken(*_a: object, **_k: object) -> list[str]:
+        raise RuntimeError("topic creation failed")
+
+    monkeypatch.setattr(ocrstream.topics, "ensure_topics", broken)
+    with pytest.raises(RuntimeError, match="topic creation failed"):
+        handle.stack.up(ephemeral=True)  # type: ignore[union-attr]
+    monkeypatch.undo()
+    status = handle.stack.status()  # type: ignore[union-attr]
+    assert status["ok"] and {p: status["parts"][p]["pid"] for p in ("kafka", "s3")} == pids, \
+        "a failed up stopped a stack it had not started"
+
+
+def test_up_while_another_process_holds_chdb_skips_migrations_and_keeps_it_running(stack_factory) -> None:
+    """The `stack up` of issue 13: a sink/API/demo owns chDB; up must neither fail nor stop anything."""
+    handle = stack_factory("held")
+    s = handle.settings
+    env = {**os.environ, **s.as_env()}
+    cli = [sys.executable, "-m", "ocrstream"]
+    assert subprocess.run([*cli, "stack", "up"], env=env, capture_output=True, timeout=120).returncode == 0
+    holder = subprocess.Popen([sys.executable, "-c", "from ocrstream.clickhouse import connect; from ocrstream.settings "
+                               "import Settings; connect(Settings()); print('holding', flush=True); input()"],
+                              env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        before = json.loads(subprocess.run([*cli, "stack", "status", "--json"], env=env, capture_output=True,
+                                           text=True).stdout)
+        up = subprocess.run([*cli, "stack", "up"], env=env, capture_output=True, text=True, timeout=120)
+        assert up.returncode == 0, up.stderr
+        assert "already running" in up.stderr and f"open in pid {holder.pid}" in up.stderr, up.stderr
+        after = json.loads(subprocess.run([*cli, "stack", "status", "--json"], env=env, capture_output=True,
+                                          text=True).stdout)
+        assert after["ok"] and after["parts"]["kafka"]["pid"] == before["parts"]["kafka"]["pid"]
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert subprocess.run([*cli, "stack", "down"], env=env, capture_output=True).returncode == 0
+    assert not _pids_of(s.state_dir)
+
+
+def test_a_deleted_bucket_gets_a_hint(stack_factory) -> None:
+    from ocrstream.objectstore import ObjectStore
+
+    handle = stack_factory("nobucket")
+    s = handle.settings
+    handle.up(ephemeral=True)
+    ObjectStore(s).client.delete_bucket(Bucket=s.s3.broker_bucket)  # empty: the broker keeps its log in memory
+    with pytest.raises(StackError, match=r"bucket 'ocrstream-broker' does not exist .*deleted.*--create-buckets"):
+        handle.stack.up(ephemeral=True)  # type: ignore[union-attr]
+    assert handle.stack.status()["parts"]["kafka"]["up"], "the failed up must not stop the running broker"  # type: ignore[union-attr]
+    handle.stack.up(ephemeral=True, create_buckets=True)  # type: ignore[union-attr]
+    ObjectStore(s).check_bucket(s.s3.broker_bucket)

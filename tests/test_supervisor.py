@@ -91,9 +91,11 @@ def _start_supervisor(marker: str) -> tuple[subprocess.Popen, int]:
     line = proc.stdout.readline()
     assert line.startswith("ready"), line + proc.stdout.read()
     deadline = time.monotonic() + 20
-    while len(processes_with_marker(marker)) < 2 and time.monotonic() < deadline:
+    # the marker is in the command line of the supervisor, its child and the grandchild; wait for all three
+    # (counting only two raced with the grandchild's start)
+    while len(processes_with_marker(marker)) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(processes_with_marker(marker)) == 2  # child + grandchild
+    assert len(processes_with_marker(marker)) == 3  # supervisor + child + grandchild
     return proc, int(line.split()[1])
 
 

@@ -7,8 +7,8 @@
   in, and signed links to its page images;
 * ``GET /api/documents/{id}/image`` - the original object, only when its bytes
   are an image or PDF (:mod:`ocrstream.api.images`);
-* ``GET /api/documents/{id}/pages/{n}`` - page ``n`` (0-based) as PNG, in the
-  pixel space of the line boxes (:mod:`ocrstream.api.pages`).
+* ``GET /api/documents/{id}/pages/{n}`` - page ``n`` (0-based) as PNG, the
+  image the boxes' source page pixels refer to (:mod:`ocrstream.api.pages`).
 
 Scopes: the same tokens as the data. A document of a business outside the
 caller's scope is answered exactly like a missing one (404, same body), so
@@ -61,12 +61,17 @@ def iso_ms(ms: int) -> str:
     return iso(datetime.fromtimestamp(ms / 1000, tz=UTC)) or ""
 
 
-def _json_list(text: str) -> list[dict[str, Any]]:
+def _json(text: str, kind: type) -> Any:
+    """``text`` parsed as JSON when it is a ``kind`` (list or dict), else an empty one."""
     try:
-        value = json.loads(text) if text else []
+        value = json.loads(text) if text else kind()
     except ValueError:
-        return []
-    return value if isinstance(value, list) else []
+        return kind()
+    return value if isinstance(value, kind) else kind()
+
+
+def _json_list(text: str) -> list[dict[str, Any]]:
+    return _json(text, list)
 
 
 def _not_found() -> HTTPException:
@@ -85,16 +90,20 @@ class DocumentContext:
     pages: PageCache
 
 
-def window_role(is_late: bool, row: dict[str, Any] | None) -> str:
-    """How a document counts in a window row: ``"on time"``, ``"late event"`` or ``"not counted"``.
+def window_role(doc: dict[str, Any], row: dict[str, Any] | None) -> str:
+    """How a document counts in a window row.
 
-    An on-time document is in the window's aggregates (``document_count`` ...); a late one
-    only in its ``late_events`` (the window was already final when it arrived). Without a
-    stored row (not flushed yet, or too late to be tracked) it is ``"not counted"``.
+    ``is_late`` documents are in none of the window's aggregates (only in its
+    late counter): ``"late: not in the aggregates"``. Where the table has
+    ``late_update`` (allowed lateness), such a document arrived after the close
+    but is counted: ``"late update (counted)"``. Otherwise ``"on time"``; with no
+    stored row (not flushed yet, or never tracked) ``"not counted"``.
     """
+    if doc["is_late"]:
+        return "late: not in the aggregates"
     if row is None:
         return "not counted"
-    return "late event" if is_late else "on time"
+    return "late update (counted)" if doc.get("late_update") else "on time"
 
 
 def build_router(ctx: DocumentContext) -> APIRouter:
@@ -159,6 +168,7 @@ def build_router(ctx: DocumentContext) -> APIRouter:
             row["event_time"] = iso(row["event_time"])
             row["processed_at"] = iso(row["processed_at"])
             row["is_late"] = bool(row["is_late"])
+            row["late_update"] = bool(row["late_update"])
             row["url"], row["image_url"], _ = links(request, row["document_id"])
             out.append(row)
         return {"start": iso(rng.start), "end": iso(rng.end), "count": len(out), "documents": out}
@@ -178,13 +188,13 @@ def build_router(ctx: DocumentContext) -> APIRouter:
         })
         by_granularity = {w["granularity"]: w for w in windows}
         is_late = bool(row["is_late"])
-        counted_in = []
+        counted_in: list[dict[str, Any]] = []
         for granularity, size in (("minute", MINUTE_MS), ("hour", HOUR_MS)):
             w = by_granularity.get(granularity)
             start_ms = event_ms // size * size
             counted_in.append({
                 "granularity": granularity, "window_start": iso_ms(start_ms), "window_end": iso_ms(start_ms + size),
-                "start_ms": start_ms, "end_ms": start_ms + size, "counted_as": window_role(is_late, w),
+                "start_ms": start_ms, "end_ms": start_ms + size, "counted_as": window_role(row, w),
                 "stored": w is not None, "is_final": bool(w["is_final"]) if w else None,
                 "document_count": w["document_count"] if w else None,
                 "late_events": w["late_events"] if w else None,
@@ -201,13 +211,16 @@ def build_router(ctx: DocumentContext) -> APIRouter:
             "source": row["source"], "uri": row["uri"], "doc_type": row["doc_type"],
             "type_confidence": row["type_confidence"], "engine": row["engine"], "text": row["text"],
             "pages": row["pages"], "fields": fields, "field_confidences": confidences,
-            "field_evidence": field_evidence(fields, confidences, lines, api_settings.low_confidence),
+            "field_evidence": field_evidence(fields, confidences, lines, api_settings.low_confidence,
+                                             _json(row["field_evidence"], dict)),
+            "page_sizes": [p for p in _json_list(row["page_sizes"]) if isinstance(p, dict)],
             "low_confidence": api_settings.low_confidence,
             "line_items": _json_list(row["line_items"]), "lines": lines,
             "score": row["score"], "ocr_score": row["ocr_score"],
             "timings_s": {"fetch": row["fetch_s"], "classify": row["classify_s"], "ocr": row["ocr_s"],
                           "extract": row["extract_s"]},
-            "is_late": is_late, "image_url": image_url, "windows": counted_in,
+            "is_late": is_late, "late_update": bool(row.get("late_update", 0)), "image_url": image_url,
+            "windows": counted_in,
             "page_images": [f"{page_base}/{n}?{signed}" for n in range(n_pages)],
         }
 
@@ -244,7 +257,7 @@ def build_router(ctx: DocumentContext) -> APIRouter:
         request: Request, document_id: str, page: Annotated[int, PathParam(ge=0, le=10_000)],
         exp: int | None = None, sig: str | None = None,
     ) -> Response:
-        """Page ``page`` (0-based) as the OCR engine saw it, PNG; the line boxes' pixel space."""
+        """Page ``page`` (0-based) as PNG; ``X-Page-Width``/``-Height``: the boxes' pixel frame."""
         check_id("document_id", document_id)
         scope = object_scope(request, document_id, exp, sig)
         row = await visible_row(scope, Q.DOCUMENT_REF_SQL, document_id)

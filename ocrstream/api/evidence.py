@@ -1,17 +1,21 @@
 """Where on the page each extracted field was read, for the document view.
 
-:func:`field_evidence` returns, per field of ``fields`` (vendor, date,
-currency, subtotal, tax, total), the value, its confidence, whether it is
-below the low-confidence mark, and the OCR lines it was read from (index into
-``lines``, page and box). The lines come from the extraction's own evidence
-when the record carries it (``evidence[name]`` with ``page`` and ``box``);
-otherwise they are *located* by value: the OCR lines whose parsed amounts,
-dates or text equal the stored value (amounts and dates parsed with the
-extractor's own :func:`ocr_agents.extract.find_amounts` /
-:func:`~ocr_agents.extract.find_dates`), preferring lines with the field's
-label (``TOTAL`` but not ``SUBTOTAL``, ...) and, among equals, the lowest
-line on the page (totals are printed last). ``located`` says which:
-``"extraction"``, ``"matched"``, or ``"none"`` (value not found in any line).
+:func:`field_evidence` returns, per field (vendor, date, currency, subtotal,
+tax, total), the value, its confidence, whether it is below the low-confidence
+mark, and the boxes it was read from (page and ``[x0, y0, x1, y1]`` in source
+page pixels). ``located`` says where the boxes come from:
+
+* ``"extraction"``: the extractor's own evidence stored with the result
+  (``documents.field_evidence``: value, confidence, raw text, page, box);
+* ``"derived"``: the extractor computed the value from other fields (e.g.
+  ``tax = total - subtotal``): it was read nowhere;
+* ``"matched"``: results without evidence (written before it existed, or by
+  another producer): the OCR lines whose parsed amounts, dates or text equal
+  the stored value (parsed with the extractor's own
+  :func:`ocr_agents.extract.find_amounts` / :func:`~ocr_agents.extract.find_dates`),
+  preferring lines with the field's label (``TOTAL`` but not ``SUBTOTAL``, ...)
+  and, among equals, the lowest line on the page (totals are printed last);
+* ``"none"``: no value, or the value is in no line.
 """
 
 from __future__ import annotations
@@ -112,16 +116,18 @@ def field_evidence(fields: Mapping[str, Any], confidences: Mapping[str, float],
         confidence = float(confidences.get(name, 0.0) or 0.0)
         entry: dict[str, Any] = {"name": name, "value": value, "confidence": confidence,
                                  "low": value is not None and confidence < low_confidence,
-                                 "located": "none", "lines": [], "boxes": []}
-        given = (evidence or {}).get(name)
-        if value is not None and given and given.get("box"):
-            entry.update(located="extraction", raw=given.get("raw"),
-                         boxes=[{"page": int(given.get("page") or 0), "box": list(given["box"])}])
+                                 "located": "none", "lines": [], "boxes": [], "raw": None}
+        given = (evidence or {}).get(name) if value is not None else None
+        if given is not None and len(given.get("box") or []) == 4 and int(given.get("page", -1)) >= 0:
+            entry.update(located="extraction", raw=given.get("raw_text") or None,
+                         boxes=[{"page": int(given["page"]), "box": [float(v) for v in given["box"]]}])
+        elif given is not None and int(given.get("page", -1)) < 0:
+            entry.update(located="derived")
         elif value is not None:
             idx = locate(name, value, lines)
             if idx:
                 entry.update(located="matched", lines=idx,
                              boxes=[{"page": int(lines[i].get("page") or 0), "box": list(lines[i].get("box") or [])}
-                                    for i in idx if lines[i].get("box")])
+                                    for i in idx if len(lines[i].get("box") or []) == 4])
         out.append(entry)
     return out

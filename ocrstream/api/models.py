@@ -75,7 +75,8 @@ class DocumentBase(BaseModel):
     pages: int
     score: float
     ocr_score: float
-    is_late: bool
+    is_late: bool = Field(description="too late: arrived beyond allowed lateness, in no aggregate")
+    late_update: bool = Field(False, description="arrived after its window closed, within allowed lateness (counted)")
     image_url: str = Field(description="signed, time-limited link streaming the original object")
 
 
@@ -104,9 +105,9 @@ class FieldEvidence(BaseModel):
     value: Any
     confidence: float
     low: bool = Field(description="value present and confidence below low_confidence")
-    located: str = Field(description="extraction | matched | none")
+    located: str = Field(description="extraction | derived | matched | none")
     lines: list[int] = Field(description="indexes into lines")
-    boxes: list[dict[str, Any]] = Field(description="{page, box: [x0, y0, x1, y1]} in page-image pixels")
+    boxes: list[dict[str, Any]] = Field(description="{page, box: [x0, y0, x1, y1]} in source page pixels")
     raw: str | None = None
 
 
@@ -118,7 +119,7 @@ class DocumentWindow(BaseModel):
     window_end: str = Field(description="exclusive")
     start_ms: int
     end_ms: int
-    counted_as: str = Field(description="on time (in the aggregates) | late event (in late_events) | not counted")
+    counted_as: str = Field(description="on time | late update (counted) | late: not in the aggregates | not counted")
     stored: bool
     is_final: bool | None
     document_count: int | None
@@ -132,10 +133,11 @@ class DocumentDetail(DocumentBase):
     field_evidence: list[FieldEvidence]
     low_confidence: float = Field(description="confidences below this are marked low")
     line_items: list[dict[str, Any]]
-    lines: list[dict[str, Any]] = Field(description="{text, confidence, box: [x0, y0, x1, y1], page}")
+    lines: list[dict[str, Any]] = Field(description="{text, confidence, box: [x0, y0, x1, y1] source page pixels, page}")
     timings_s: dict[str, float] = Field(description="fetch, classify, ocr, extract (seconds)")
     windows: list[DocumentWindow]
-    page_images: list[str] = Field(description="signed links to each page as PNG, in the boxes' pixel space")
+    page_sizes: list[dict[str, int]] = Field(description="per page {width, height}: the pixel frame of every box")
+    page_images: list[str] = Field(description="signed links to each page as PNG (may be scaled down)")
 
 
 class Health(BaseModel):

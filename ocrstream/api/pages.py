@@ -1,17 +1,18 @@
-"""Page images for the document view, in the pixel space of the stored OCR line boxes.
+"""Page images for the document view, in the pixel frame of the stored boxes.
 
-OCR line boxes (``documents.lines[].box``, ``[x0, y0, x1, y1]``) are pixels of
-the page *as the OCR engine saw it*: decoded with EXIF/PDF rotation applied
-(:func:`ocr_agents.io.open_document`), then, for pages without a PDF text
-layer, size-normalised, turned upright and deskewed
-(:func:`ocr_agents.preprocess.prepare_page`, with the same ``OcrSettings``).
-:func:`render_page` repeats exactly these deterministic steps on the original
-bytes and returns that image re-encoded as PNG, so the view can draw the boxes
-over it 1:1. Pages of a PDF text layer keep their rendering's coordinates.
+Every box of a result (``documents.lines[].box``, ``line_items[].box``,
+``field_evidence[].box``, ``[x0, y0, x1, y1]``) is in *source page pixels*:
+the page image as decoded with its EXIF orientation applied, or the PDF page
+rendered at ``ocr.pdf_dpi`` (:func:`ocr_agents.io.open_document`), before
+any OCR-side resize, rotation or deskew; ``documents.page_sizes`` holds that
+frame's size per page. :func:`render_page` decodes the original bytes the same
+way and returns the page as PNG, scaled down to at most ``max_side`` pixels
+on its long side; the view draws boxes in an SVG whose viewBox is the frame
+size (``page_sizes``, else the image's own size), so a downscaled image still
+lines up.
 
 Re-encoding also means the browser only ever decodes a PNG we wrote, never
-the uploaded bytes. Rendering costs one decode (+ orientation model, ~20 ms)
-per page; :class:`PageCache` keeps recent pages.
+the uploaded bytes. :class:`PageCache` keeps recent pages.
 """
 
 from __future__ import annotations
@@ -29,42 +30,37 @@ class PageNotFound(LookupError):
 
 @dataclass(frozen=True)
 class PageImage:
-    """A page as PNG bytes plus its pixel size (the boxes' coordinate space)."""
+    """A page as PNG bytes plus the size of its source frame (the boxes' coordinate space)."""
 
     png: bytes
     width: int
     height: int
 
 
-def render_page(data: bytes, page: int, ocr: OcrSettings) -> PageImage:
-    """The ``page``-th page (0-based) of an image/PDF as the OCR engine saw it (see module docstring).
+def render_page(data: bytes, page: int, ocr: OcrSettings, max_side: int = 2400) -> PageImage:
+    """The ``page``-th page (0-based) of an image/PDF in source page pixels (see module docstring).
 
-    Raises :class:`PageNotFound`, or an :class:`ocr_agents.errors.OcrInputError`
-    for bytes the pipeline itself would refuse.
+    ``width``/``height`` are the source frame's size (the boxes' frame), even when
+    the PNG was scaled down. Raises :class:`PageNotFound`, or an
+    :class:`ocr_agents.errors.OcrInputError` for bytes the pipeline itself would refuse.
     """
     import cv2
 
     from ocr_agents.io import Limits, open_document
-    from ocr_agents.preprocess import prepare_page
 
     limits = Limits(max_object_bytes=ocr.max_object_bytes, max_pixels=ocr.max_pixels, max_pages=ocr.max_pages,
                     pdf_dpi=ocr.pdf_dpi)
     with open_document(data, limits=limits) as doc:
         if not 0 <= page < doc.page_count:
             raise PageNotFound(f"page {page} of {doc.page_count}")
-        for source in doc.pages():
-            if source.index == page:
-                break
-        else:  # pragma: no cover - page_count said it exists
-            raise PageNotFound(f"page {page}")
-    image = source.image
-    if source.text_layer is None:
-        image = prepare_page(image, detect_orientation=ocr.detect_orientation, deskew=ocr.deskew,
-                             threads=min(ocr.threads, 2)).image
+        image = next(source.image for source in doc.pages() if source.index == page)
+    height, width = image.shape[:2]
+    if max(width, height) > max_side:
+        f = max_side / max(width, height)
+        image = cv2.resize(image, (max(1, round(width * f)), max(1, round(height * f))), interpolation=cv2.INTER_AREA)
     ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:  # pragma: no cover - a BGR uint8 array always encodes
         raise RuntimeError("PNG encoding failed")
-    height, width = image.shape[:2]
     return PageImage(encoded.tobytes(), int(width), int(height))
 
 

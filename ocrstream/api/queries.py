@@ -109,7 +109,7 @@ ORDER BY business_id
 
 DOCUMENT_LIST_COLUMNS = (
     "document_id, business_id, event_time, processed_at, source, uri, doc_type, type_confidence, engine, "
-    "pages, vendor, date, currency, total, score, ocr_score, ocr_s, is_late, "
+    "pages, vendor, date, currency, total, score, ocr_score, ocr_s, is_late, late_update, "
     "substring(text, 1, {preview_chars:UInt32}) AS text_preview, length(text) AS text_chars"
 )
 
@@ -124,10 +124,9 @@ ORDER BY event_time DESC, document_id
 LIMIT {{limit:UInt32}}
 """
 
+#: Every column of one document (``*``: flags added by later migrations, e.g. ``late_update``, come along).
 DOCUMENT_SQL = """
-SELECT document_id, business_id, event_time, processed_at, source, uri, doc_type, type_confidence, engine,
-       text, pages, vendor, date, currency, subtotal, tax, total, field_confidences, line_items, lines,
-       score, ocr_score, fetch_s, classify_s, ocr_s, extract_s, is_late, version
+SELECT *
 FROM documents FINAL
 WHERE document_id = {document_id:String}
 LIMIT 1

@@ -162,10 +162,11 @@
   /** Show the sign-in box when the API needs a token and this browser has no session. */
   async function setupSignIn(onChange) {
     const box = document.getElementById("signin");
-    const who = document.getElementById("signin-who");
-    const form = document.getElementById("signin-form");
-    const input = document.getElementById("token");
-    const out = document.getElementById("signout");
+    const who = el("span", { id: "signin-who", class: "sub" });
+    const input = el("input", { type: "password", id: "token", placeholder: "API token", "aria-label": "API token" });
+    const form = el("form", { id: "signin-form", autocomplete: "off" }, input, el("button", { type: "submit" }, "Sign in"));
+    const out = el("button", { type: "button", id: "signout", class: "quiet", hidden: true }, "Sign out");
+    box.replaceChildren(who, form, out);
     async function refresh() {
       const s = await session();
       box.hidden = !s.auth_required;

@@ -1,168 +1,450 @@
-/* ocrstream live dashboard: uPlot line charts of window metrics + recent documents.
+/* ocrstream live dashboard: uPlot charts of window metrics, totals, documents of a window.
  *
- * Data: GET api/aggregates (columnar series per business, window_start in epoch ms UTC),
- * GET api/documents, GET api/documents/{id}. Filters come from the form, or at start
- * from the page URL (?business_id=a&business_id=b&start=..&end=..&granularity=..).
- * Times in the form are UTC. Default range: yesterday 00:00 to tomorrow 00:00 UTC.
+ * Data: GET api/aggregates (columnar series per business, window_start/window_end in epoch
+ * ms UTC), GET api/businesses, GET api/documents. State comes from the form, or at start
+ * from the page URL (?business_id=a&business_id=b&start=<ms|ISO>&end=..&granularity=..
+ * &tz=utc|local&window=<window start ms>&window_business=a), and is written back to it.
  *
- * Test hooks (read by tests/test_dashboard_browser.py): <body data-state data-loads
- * data-query>, and per chart <div class="chart" data-metric data-points data-series
- * data-values> (points = x values drawn, values = non-null y values over all series).
+ * Charts read like Grafana's time series panels:
+ * - the x axis spans exactly the selected [start, end) - never the data's extent;
+ *   default yesterday 00:00 to tomorrow 00:00 (UTC, or local days with tz=local);
+ * - one line with points per business, colour fixed per business across charts, and a
+ *   grey "total" line over the selected businesses where a total means something
+ *   (sums; document-weighted means for average scores; none for medians/percentiles);
+ * - the line breaks wherever a business has no window (no interpolation across gaps);
+ * - the tooltip shows the window, each business's value, document count and whether the
+ *   row is final, current (window still open) or a late update (re-emitted after late
+ *   events); drag to zoom the range; click a point to list that window's documents.
+ *
+ * Test hooks (tests/test_dashboard_browser.py): <body data-state data-loads data-query>;
+ * per chart <div class="chart" data-metric data-points data-series data-values
+ * data-per-series data-x-min data-x-max> (points = windows drawn, values = non-null
+ * business values, x-min/x-max = the x scale in epoch ms); window.ocrstreamDashboard.
  */
 (function () {
   "use strict";
 
-  const LABELS = {
-    document_count: "documents per window",
-    total_amount: "total amount",
-    avg_score: "average score",
-    avg_ocr_score: "average OCR score",
-    median_score: "median score",
-    median_ocr_score: "median OCR score",
-    ocr_seconds_p50: "OCR seconds p50",
-    ocr_seconds_p95: "OCR seconds p95",
-    late_events: "late events",
-    type_counts: "documents by type (selected businesses)",
+  const O = window.ocrstream;
+  const { el, MINUTE_MS, HOUR_MS } = O;
+
+  // label, total kind ("sum" | "mean" = document-weighted | null), y axis from 0, per on-time document
+  // (no value in a window without counted documents, e.g. one holding only late ones)
+  const METRIC_INFO = {
+    document_count: ["documents per window", "sum", true, false],
+    total_amount: ["total amount", "sum", true, false],
+    avg_score: ["average score", "mean", false, true],
+    avg_ocr_score: ["average OCR score", "mean", false, true],
+    median_score: ["median score", null, false, true],
+    median_ocr_score: ["median OCR score", null, false, true],
+    ocr_seconds_p50: ["OCR seconds p50", null, true, true],
+    ocr_seconds_p95: ["OCR seconds p95", null, true, true],
+    late_events: ["late events per window", "sum", true, false],
+    too_late_events: ["too-late events per window (in no aggregate)", "sum", true, false],
+    type_counts: ["documents by type (selected businesses)", null, true, false],
   };
-  const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777",
-                   "#4b5563", "#65a30d"];
+  const TYPE_COLOURS = { receipt: "#2563eb", invoice: "#16a34a", report: "#9333ea", form: "#ea580c",
+                         photo: "#0891b2", blank: "#9ca3af" };
 
   const $ = (id) => document.getElementById(id);
   const body = document.body;
-  let config = null;
-  let charts = {};          // metric -> {plot, el, key}
+  const state = {
+    config: null, all: [], selected: [], tz: "utc", startMs: 0, endMs: 0, granularity: "minute",
+    window: null,       // {businesses, startMs, endMs} whose documents are listed, or null
+    agg: null,
+    signedOut: false,   // the API needs a token and this browser has no session
+  };
+  const charts = {};    // metric -> {plot, key, frame, names}
   let timer = null;
   let loads = 0;
   let inFlight = false;
-  let pending = null;       // a load asked for while one was running: run it next
+  let pending = null;
 
-  // ---------------------------------------------------------------- helpers
+  function sizeMs() { return state.granularity === "hour" ? HOUR_MS : MINUTE_MS; }
 
-  function token() {
-    return $("token").value || localStorage.getItem("ocrstream.token") || "";
-  }
+  // ---------------------------------------------------------------- form <-> state
 
-  async function api(path) {
-    const headers = {};
-    const t = token();
-    if (t) headers["Authorization"] = "Bearer " + t;
-    const resp = await fetch(path, { headers });
-    if (!resp.ok) {
-      let msg = resp.status + " " + resp.statusText;
-      try {
-        const j = await resp.json();
-        msg += ": " + (typeof j.detail === "string" ? j.detail : j.detail.map((d) => d.msg).join("; "));
-      } catch (e) { /* not JSON */ }
-      throw new Error(msg);
+  function presetRange(preset, nowMs) {
+    const minute = Math.floor(nowMs / MINUTE_MS) * MINUTE_MS;
+    switch (preset) {
+      case "1h": return [minute - HOUR_MS + MINUTE_MS, minute + MINUTE_MS];
+      case "6h": return [minute - 6 * HOUR_MS + MINUTE_MS, minute + MINUTE_MS];
+      case "24h": return [minute - 24 * HOUR_MS + MINUTE_MS, minute + MINUTE_MS];
+      case "7d": return [O.startOfDay(nowMs, state.tz, -6), O.startOfDay(nowMs, state.tz, 1)];
+      default: return [O.startOfDay(nowMs, state.tz, -1), O.startOfDay(nowMs, state.tz, 1)];
     }
-    return resp.json();
   }
 
-  function toInput(iso) { return iso ? iso.slice(0, 16) : ""; }            // "2024-05-01T10:00"
-  function fromInput(v) { return v ? v + ":00Z" : ""; }                     // as UTC
-  function fmtTime(iso) { return iso ? iso.replace("T", " ").replace(/\.\d+Z$/, "") : ""; }
-
-  function setStatus(text, isError) {
-    const el = $("status");
-    el.textContent = text;
-    el.classList.toggle("error", !!isError);
+  function writeRangeInputs() {
+    $("start").value = O.toInput(state.startMs, state.tz);
+    $("end").value = O.toInput(state.endMs, state.tz);
+    for (const node of document.querySelectorAll(".tz-label")) node.textContent = O.tzName(state.tz);
   }
 
-  function selectedBusinesses() {
-    return Array.from($("businesses").selectedOptions).map((o) => o.value);
+  function readForm() {
+    state.selected = Array.from($("businesses").querySelectorAll("input:checked")).map((i) => i.value);
+    state.granularity = $("granularity").value;
+    // the inputs show minutes: only a value the user changed replaces the (exact) range
+    if ($("start").value !== O.toInput(state.startMs, state.tz)) {
+      const s = O.fromInput($("start").value, state.tz);
+      if (!Number.isNaN(s)) state.startMs = s;
+    }
+    if ($("end").value !== O.toInput(state.endMs, state.tz)) {
+      const e = O.fromInput($("end").value, state.tz);
+      if (!Number.isNaN(e)) state.endMs = e;
+    }
   }
 
   function query() {
     const q = new URLSearchParams();
-    for (const b of selectedBusinesses()) q.append("business_id", b);
-    q.set("start", fromInput($("start").value));
-    q.set("end", fromInput($("end").value));
-    q.set("granularity", $("granularity").value);
+    for (const b of state.selected) q.append("business_id", b);
+    q.set("start", String(state.startMs));
+    q.set("end", String(state.endMs));
+    q.set("granularity", state.granularity);
     return q;
+  }
+
+  function writeUrl() {
+    const q = query();
+    q.set("tz", state.tz);
+    if ($("preset").value !== "custom") q.set("preset", $("preset").value);
+    if (state.window) {
+      q.set("window", String(state.window.startMs));
+      for (const b of state.window.businesses) q.append("window_business", b);
+    }
+    history.replaceState(null, "", location.pathname + "?" + q.toString() + location.hash);
+  }
+
+  function renderBusinessPicker(wanted) {
+    const box = $("businesses");
+    for (const node of Array.from(box.querySelectorAll("label"))) node.remove();
+    for (const id of state.all) {
+      const input = el("input", { type: "checkbox", value: id });
+      input.checked = wanted.includes(id);
+      input.addEventListener("change", () => load("filter changed"));
+      box.appendChild(el("label", { class: "biz" }, input, O.swatch(O.colourOf(id, state.all)), id));
+    }
+  }
+
+  // ---------------------------------------------------------------- data frames
+
+  /** x = every window start of any series + a marker after each gap; rows[k][j] = index in series k or -1. */
+  function frame(series) {
+    const xs = new Set();
+    for (const s of series) {
+      const ws = s.window_start, we = s.window_end;
+      for (let i = 0; i < ws.length; i++) {
+        xs.add(ws[i]);
+        if (i + 1 < ws.length && ws[i + 1] !== we[i]) xs.add(we[i]);   // no window here: break the line
+      }
+    }
+    const x = Array.from(xs).sort((a, b) => a - b);
+    const at = new Map(x.map((t, j) => [t, j]));
+    const rows = series.map((s) => {
+      const r = new Array(x.length).fill(-1);
+      s.window_start.forEach((t, i) => { r[at.get(t)] = i; });
+      return r;
+    });
+    return { x, rows, windows: x.filter((t, j) => rows.some((r) => r[j] >= 0)).length };
+  }
+
+  function metricData(series, f, metric) {
+    const perDocument = METRIC_INFO[metric] ? METRIC_INFO[metric][3] : false;
+    const ys = series.map((s, k) => f.rows[k].map((i) => (i < 0 || (perDocument && !s.document_count[i]) ? null : s[metric][i])));
+    const kind = METRIC_INFO[metric] ? METRIC_INFO[metric][1] : null;
+    let total = null;
+    if (kind && series.length > 1) {
+      total = f.x.map((_, j) => {
+        let sum = 0, weight = 0, any = false;
+        series.forEach((s, k) => {
+          const i = f.rows[k][j];
+          if (i < 0 || s[metric][i] === null || (perDocument && !s.document_count[i])) return;
+          any = true;
+          if (kind === "sum") sum += s[metric][i];
+          else { sum += s[metric][i] * s.document_count[i]; weight += s.document_count[i]; }
+        });
+        if (!any) return null;
+        return kind === "sum" ? sum : (weight > 0 ? sum / weight : null);
+      });
+    }
+    return { ys, total };
+  }
+
+  function typeData(series, f) {
+    const types = new Set();
+    for (const s of series) for (const m of s.type_counts) for (const k of Object.keys(m)) types.add(k);
+    const names = Array.from(types).sort();
+    const ys = names.map((n) => f.x.map((_, j) => {
+      let sum = null;
+      series.forEach((s, k) => {
+        const i = f.rows[k][j];
+        if (i >= 0) sum = (sum || 0) + ((s.type_counts[i] || {})[n] || 0);
+      });
+      return sum;
+    }));
+    return { names, ys };
+  }
+
+  // ---------------------------------------------------------------- status of a window row
+
+  /** "current (window still open)" | "final" | "final · late update (N late)" [+ " · M too late, not counted"].
+   *  Uses the row's ``status`` (current | final | late_update) when the API sends it; otherwise a
+   *  final row with late events is a late update (it was re-emitted when they arrived). */
+  function rowStatus(s, i) {
+    const late = s.late_events ? s.late_events[i] : 0;
+    const tooLate = s.too_late_events ? s.too_late_events[i] : 0;
+    const status = s.status ? s.status[i] : (!s.is_final[i] ? "current" : late > 0 ? "late_update" : "final");
+    let text = status === "current" ? "current (window still open)"
+      : status === "late_update" ? `final · late update (${late} late)` : "final";
+    if (tooLate > 0) text += ` · ${tooLate} too late, not counted`;
+    return text;
   }
 
   // ---------------------------------------------------------------- charts
 
-  /** Align series on the union of their window starts (seconds); null where a business has no window. */
-  function align(series, pick) {
-    const xs = new Set();
-    for (const s of series) for (const t of s.window_start) xs.add(t);
-    const x = Array.from(xs).sort((a, b) => a - b);
-    const index = new Map(x.map((t, i) => [t, i]));
-    const ys = series.map((s) => {
-      const y = new Array(x.length).fill(null);
-      s.window_start.forEach((t, i) => { y[index.get(t)] = pick(s, i); });
-      return y;
-    });
-    return [x.map((t) => t / 1000), ...ys];
-  }
-
-  function typeData(series) {
-    const types = new Set();
-    for (const s of series) for (const m of s.type_counts) for (const k of Object.keys(m)) types.add(k);
-    const names = Array.from(types).sort();
-    const xs = new Set();
-    for (const s of series) for (const t of s.window_start) xs.add(t);
-    const x = Array.from(xs).sort((a, b) => a - b);
-    const index = new Map(x.map((t, i) => [t, i]));
-    const ys = names.map(() => new Array(x.length).fill(null));
-    for (const s of series) {
-      s.window_start.forEach((t, i) => {
-        const m = s.type_counts[i] || {};
-        names.forEach((n, j) => { ys[j][index.get(t)] = (ys[j][index.get(t)] || 0) + (m[n] || 0); });
-      });
-    }
-    return { names, data: [x.map((t) => t / 1000), ...ys] };
-  }
-
   function chartEl(metric) {
-    let el = document.querySelector(`.chart[data-metric="${metric}"]`);
-    if (!el) {
-      el = document.createElement("div");
-      el.className = "chart";
-      el.dataset.metric = metric;
-      el.innerHTML = `<h3>${LABELS[metric] || metric}</h3><div class="plot"></div>`;
-      $("charts").appendChild(el);
+    let node = document.querySelector(`.chart[data-metric="${metric}"]`);
+    if (!node) {
+      const info = METRIC_INFO[metric] || [metric, null, false];
+      node = el("div", { class: "chart", dataset: { metric } },
+        el("h3", {}, info[0]), el("div", { class: "legend" }), el("div", { class: "plot" }),
+        el("div", { class: "chart-empty", hidden: true }, "no windows in this range"));
+      $("charts").appendChild(node);
     }
-    return el;
+    return node;
   }
 
-  function draw(metric, names, data) {
-    const el = chartEl(metric);
-    const key = metric + "|" + names.join("\u0001");
-    const values = data.slice(1).reduce((n, y) => n + y.filter((v) => v !== null).length, 0);
-    el.dataset.points = String(data[0].length);
-    el.dataset.series = String(names.length);
-    el.dataset.values = String(values);
+  function yRange(fromZero) {
+    return (u, min, max) => {
+      if (min === null || max === null) return [0, 1];
+      if (fromZero) return [0, max > 0 ? max * 1.1 : 1];
+      const pad = Math.max((max - min) * 0.1, 0.02);
+      return [Math.max(0, min - pad), max + pad];
+    };
+  }
+
+  function legendFor(node, entries) {
+    const legend = node.querySelector(".legend");
+    legend.replaceChildren(...entries.map(([name, colour, dashed]) =>
+      el("span", { class: "item" + (dashed ? " dashed" : "") }, O.swatch(colour), name)));
+  }
+
+  function draw(metric, names, colours, f, ys, total) {
+    const node = chartEl(metric);
+    const info = METRIC_INFO[metric] || [metric, null, false];
+    const data = [f.x.map((t) => t / 1000), ...ys];
+    if (total) data.push(total);
+    const key = [metric, state.tz, total ? "t" : "", ...names].join("\u0001");
+    const perSeries = {};
+    names.forEach((n, k) => { perSeries[n] = ys[k].filter((v) => v !== null).length; });
+    node.dataset.points = String(f.windows);
+    node.dataset.series = String(names.length);
+    node.dataset.values = String(ys.reduce((n, y) => n + y.filter((v) => v !== null).length, 0));
+    node.dataset.perSeries = JSON.stringify(perSeries);
+    node.querySelector(".chart-empty").hidden = f.windows > 0;
+    const entries = names.map((n, k) => [n, colours[k], false]);
+    if (total) entries.push([info[1] === "sum" ? "total" : "all selected (weighted mean)", O.TOTAL_COLOUR, true]);
+    legendFor(node, entries);
     const existing = charts[metric];
     if (existing && existing.key === key) {
-      existing.plot.setData(data);            // live refresh keeps the chart (and zoom) in place
+      existing.state.frame = f;
+      existing.plot.setData(data);          // live refresh keeps the chart in place
       return;
     }
     if (existing) existing.plot.destroy();
-    const width = Math.max(el.clientWidth - 16, 300);
+    const width = Math.max(node.clientWidth - 16, 300);
+    const dense = f.x.length > 0 ? width / f.x.length : 10;
+    const pointSize = Math.max(2.5, Math.min(6, dense));
+    const series = [{ label: "window start", value: (u, v) => (v === null ? "" : O.fmtTime(v * 1000, state.tz)) },
+      ...names.map((n, k) => ({ label: n, stroke: colours[k], width: 1.5, spanGaps: false,
+                                points: { show: true, size: pointSize, fill: colours[k], stroke: colours[k] } }))];
+    if (total) {
+      series.push({ label: "total", stroke: "rgba(17, 24, 39, 0.55)", width: 1, spanGaps: false,
+                    points: { show: false } });
+    }
+    const plotState = { metric, dragged: false, frame: f, names, total: !!total };
     const opts = {
-      width, height: 200,
-      scales: { x: { time: true } },
-      series: [{ label: "window start (UTC)" },
-               ...names.map((n, i) => ({ label: n, stroke: PALETTE[i % PALETTE.length], width: 1.5,
-                                         spanGaps: false, points: { show: data[0].length < 120 } }))],
-      axes: [{}, { size: 60 }],
-      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
-      legend: { live: true },
+      width, height: 210,
+      scales: { x: { time: true, range: () => [state.startMs / 1000, state.endMs / 1000] },
+                y: { range: yRange(info[2]) } },
+      series,
+      axes: [{ label: `window start (${O.tzName(state.tz)})`, labelSize: 18, labelFont: "11px system-ui",
+               font: "11px system-ui", values: timeTicks },
+             { size: 56, font: "11px system-ui" }],
+      tzDate: state.tz === "local" ? (ts) => new Date(ts * 1000) : (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+      legend: { show: false },
+      cursor: { drag: { x: true, y: false, setScale: false }, points: { size: 9 } },
+      hooks: {
+        setCursor: [(u) => tooltip(u, plotState)],
+        setSelect: [(u) => zoomTo(u, plotState)],
+        setScale: [(u, key) => { if (key === "x") markScale(node, u); }],
+      },
     };
-    const plot = new uPlot(opts, data, el.querySelector(".plot"));
-    charts[metric] = { plot, key };
+    const plot = new uPlot(opts, data, node.querySelector(".plot"));
+    plot.over.addEventListener("mousedown", () => { plotState.dragged = false; });
+    plot.over.addEventListener("mouseleave", () => { $("tooltip").hidden = true; });
+    plot.over.addEventListener("click", () => clickWindow(plot, plotState));
+    charts[metric] = { plot, key, state: plotState };
   }
 
-  function render(resp) {
-    const series = resp.series;
-    const names = series.map((s) => s.business_id);
-    for (const metric of config.metrics) {
-      draw(metric, names, align(series, (s, i) => s[metric][i]));
+  /** 24-hour tick labels in the chosen zone; a day boundary shows the date. */
+  function timeTicks(u, splits, axisIdx, space, incr) {
+    return splits.map((ts) => {
+      const text = O.fmtTime(ts * 1000, state.tz);   // "YYYY-MM-DD HH:MM"
+      const day = text.slice(5, 10), hm = text.slice(11);
+      return hm === "00:00" || incr >= 86400 ? day : hm;
+    });
+  }
+
+  function markScale(node, plot) {
+    if (plot.scales.x.min === null || plot.scales.x.min === undefined) return;
+    node.dataset.xMin = String(Math.round(plot.scales.x.min * 1000));
+    node.dataset.xMax = String(Math.round(plot.scales.x.max * 1000));
+  }
+
+  function fmtValue(metric, v) {
+    if (v === null || v === undefined) return "–";
+    if (metric === "document_count" || metric === "late_events" || metric === "type_counts") return O.fmtNumber(v);
+    if (metric.startsWith("ocr_seconds")) return v.toFixed(3) + " s";
+    if (metric === "total_amount") return O.fmtNumber(Math.round(v * 100) / 100);
+    return v.toFixed(3);
+  }
+
+  function tooltip(u, ps) {
+    const tip = $("tooltip");
+    const j = u.cursor.idx;
+    if (j === null || j === undefined || u.cursor.left < 0) { tip.hidden = true; return; }
+    const f = ps.frame;
+    const start = f.x[j];
+    const rows = [];
+    const series = state.agg ? state.agg.series : [];
+    if (ps.metric === "type_counts") {
+      ps.names.forEach((n, k) => {
+        const v = u.data[k + 1][j];
+        if (v !== null) rows.push(el("div", { class: "row" }, O.swatch(TYPE_COLOURS[n] || "#6b7280"), n, ": ", String(v)));
+      });
+    } else {
+      ps.names.forEach((n, k) => {
+        const i = f.rows[k][j];
+        if (i < 0) {
+          rows.push(el("div", { class: "row muted" }, O.swatch(O.colourOf(n, state.all)), n, ": no window"));
+          return;
+        }
+        const s = series[k];
+        rows.push(el("div", { class: "row" }, O.swatch(O.colourOf(n, state.all)),
+          el("b", {}, n), ": ", fmtValue(ps.metric, u.data[k + 1][j]),
+          el("span", { class: "muted" }, ` · ${s.document_count[i]} docs · ${rowStatus(s, i)}`)));
+      });
+      if (ps.total) {
+        const v = u.data[u.data.length - 1][j];
+        rows.push(el("div", { class: "row total" }, O.swatch(O.TOTAL_COLOUR), el("b", {}, "total"), ": ", fmtValue(ps.metric, v)));
+      }
     }
-    const t = typeData(series);
-    draw("type_counts", t.names, t.data);
+    const size = sizeMs();
+    tip.replaceChildren(el("div", { class: "when" }, `${state.granularity} window ${O.fmtWindow(start, start + size, state.tz)}`),
+      ...rows, el("div", { class: "muted hint" }, "click to list this window's documents"));
+    const box = u.over.getBoundingClientRect();
+    tip.hidden = false;
+    const left = box.left + window.scrollX + u.cursor.left + 14;
+    const maxLeft = window.scrollX + document.documentElement.clientWidth - tip.offsetWidth - 8;
+    tip.style.left = Math.min(left, maxLeft) + "px";
+    tip.style.top = (box.top + window.scrollY + u.cursor.top + 14) + "px";
+  }
+
+  function zoomTo(u, ps) {
+    if (u.select.width < 5) return;
+    ps.dragged = true;
+    const size = sizeMs();
+    const a = Math.floor(u.posToVal(u.select.left, "x") * 1000 / size) * size;
+    const b = Math.ceil(u.posToVal(u.select.left + u.select.width, "x") * 1000 / size) * size;
+    u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+    if (b - a < size) return;
+    state.startMs = a;
+    state.endMs = b;
+    $("preset").value = "custom";
+    writeRangeInputs();
+    load("zoomed");
+  }
+
+  /** The business whose point is nearest the cursor (within 40 px), else every business with a window there. */
+  function clickWindow(u, ps) {
+    if (ps.dragged) { ps.dragged = false; return; }
+    const j = u.cursor.idx;
+    if (j === null || j === undefined) return;
+    const f = ps.frame;
+    const start = f.x[j];
+    let businesses = ps.metric === "type_counts" ? [] : ps.names.filter((_, k) => f.rows[k][j] >= 0);
+    if (ps.metric !== "type_counts") {
+      let best = null, bestD = 40;
+      ps.names.forEach((n, k) => {
+        const v = u.data[k + 1][j];
+        if (v === null) return;
+        const d = Math.abs(u.valToPos(v, "y") - u.cursor.top);
+        if (d < bestD) { best = n; bestD = d; }
+      });
+      if (best) businesses = [best];
+    }
+    if (!businesses.length) businesses = state.selected.slice();
+    openWindow(businesses, start, start + sizeMs());
+  }
+
+  function render(agg) {
+    const series = agg.series;
+    const names = series.map((s) => s.business_id);
+    const colours = names.map((n) => O.colourOf(n, state.all));
+    const f = frame(series);
+    for (const metric of state.config.metrics) {
+      const { ys, total } = metricData(series, f, metric);
+      draw(metric, names, colours, f, ys, total);
+    }
+    const t = typeData(series, f);
+    draw("type_counts", t.names, t.names.map((n) => TYPE_COLOURS[n] || "#6b7280"), f, t.ys, null);
+    renderSummary(series);
+    const windows = series.reduce((n, s) => n + s.points, 0);
+    const empty = $("empty");
+    if (!windows) {
+      empty.hidden = false;
+      empty.replaceChildren(
+        el("b", {}, `No ${state.granularity} windows for ${names.join(", ")} between `
+                    + `${O.fmtTime(state.startMs, state.tz)} and ${O.fmtTime(state.endMs, state.tz)} ${O.tzName(state.tz)}.`),
+        el("br"), "Pick a longer range or hour windows, or send documents through the pipeline: ",
+        el("code", {}, `ocrstream publish ~/receipts --business ${names[0] || "acme"}`),
+        " (with ", el("code", {}, "ocrstream worker"), " and ", el("code", {}, "ocrstream sink"), " running), or run ",
+        el("code", {}, "make demo"), ".");
+    } else {
+      empty.hidden = true;
+    }
+    return windows;
+  }
+
+  function renderSummary(series) {
+    const tbody = $("summary").querySelector("tbody");
+    const tfoot = $("summary").querySelector("tfoot");
+    const totals = { docs: 0, late: 0, tooLate: 0, amount: 0, score: 0, ocr: 0, windows: 0, open: 0 };
+    const rowFor = (label, colour, t) => el("tr", {},
+      el("td", {}, colour ? O.swatch(colour) : null, label), el("td", {}, O.fmtNumber(t.docs)),
+      el("td", {}, O.fmtNumber(t.late)), el("td", {}, O.fmtNumber(t.tooLate)),
+      el("td", {}, O.fmtNumber(Math.round(t.amount * 100) / 100)),
+      el("td", {}, t.docs ? (t.score / t.docs).toFixed(3) : "–"), el("td", {}, t.docs ? (t.ocr / t.docs).toFixed(3) : "–"),
+      el("td", {}, O.fmtNumber(t.windows)), el("td", {}, O.fmtNumber(t.open)));
+    const rows = series.map((s) => {
+      const t = { docs: 0, late: 0, tooLate: 0, amount: 0, score: 0, ocr: 0, windows: s.points, open: 0 };
+      for (let i = 0; i < s.points; i++) {
+        t.docs += s.document_count[i];
+        t.late += s.late_events[i];
+        t.tooLate += s.too_late_events ? s.too_late_events[i] : 0;
+        t.amount += s.total_amount[i];
+        t.score += (s.avg_score[i] || 0) * s.document_count[i];
+        t.ocr += (s.avg_ocr_score[i] || 0) * s.document_count[i];
+        t.open += s.is_final[i] ? 0 : 1;
+      }
+      for (const k of Object.keys(totals)) totals[k] += t[k];
+      return rowFor(s.business_id, O.colourOf(s.business_id, state.all), t);
+    });
+    tbody.replaceChildren(...rows);
+    const foot = rowFor(`total (${series.length} selected)`, O.TOTAL_COLOUR, totals);
+    foot.className = "total";
+    tfoot.replaceChildren(foot);
+    $("summary").dataset.totalDocuments = String(totals.docs);
   }
 
   // ---------------------------------------------------------------- documents
@@ -171,48 +453,60 @@
     const tbody = $("documents").querySelector("tbody");
     tbody.replaceChildren();
     for (const d of resp.documents) {
-      const tr = document.createElement("tr");
-      if (d.is_late) tr.className = "late";
-      const cells = [fmtTime(d.event_time), d.business_id, d.doc_type, d.engine,
-                     d.total === null ? "" : (d.currency ? d.currency + " " : "") + d.total,
-                     d.score.toFixed(2)];
-      for (const c of cells) {
-        const td = document.createElement("td");
-        td.textContent = c;
-        tr.appendChild(td);
-      }
-      const text = document.createElement("td");
-      text.className = "text";
-      text.textContent = d.text_preview + (d.text_chars > d.text_preview.length ? " …" : "");
-      text.title = "show the full OCR result";
-      text.addEventListener("click", () => showDocument(d.url));
-      tr.appendChild(text);
-      const img = document.createElement("td");
-      const a = document.createElement("a");
-      a.href = d.image_url;
-      a.target = "_blank";
-      a.rel = "noopener";
-      a.textContent = "image";
-      img.appendChild(a);
-      tr.appendChild(img);
-      tr.dataset.documentId = d.document_id;
+      const view = `document?id=${encodeURIComponent(d.document_id)}&tz=${state.tz}`;
+      const open = () => { location.href = view; };
+      const total = d.total === null ? "" : (d.currency ? d.currency + " " : "") + d.total;
+      const preview = d.text_preview.split("\n").filter((t) => t.trim()).join(" · ")
+                      + (d.text_chars > d.text_preview.length ? " …" : "");
+      const tr = el("tr", { class: d.is_late ? "late" : null, dataset: { documentId: d.document_id } },
+        el("td", {}, el("a", { href: view }, O.fmtTime(Date.parse(d.event_time), state.tz, true))),
+        el("td", {}, O.swatch(O.colourOf(d.business_id, state.all)), d.business_id),
+        el("td", {}, d.doc_type), el("td", {}, d.engine), el("td", {}, total), el("td", {}, d.score.toFixed(2)),
+        el("td", {}, d.is_late ? "late: not in the aggregates" : d.late_update ? "late update (counted)" : "on time"),
+        el("td", { class: "text", title: d.text_preview, onclick: open }, preview),
+        el("td", {}, el("a", { href: d.image_url, target: "_blank", rel: "noopener noreferrer" }, "original")));
       tbody.appendChild(tr);
     }
     $("doc-count").textContent = `${resp.count} shown`;
     $("documents").dataset.rows = String(resp.documents.length);
   }
 
-  async function showDocument(url) {
+  function documentsQuery() {
+    const w = state.window;
+    const pairs = w ? [...w.businesses.map((b) => ["business_id", b]), ["start", String(w.startMs)],
+                       ["end", String(w.endMs)], ["limit", String(state.config.max_documents || 500)]]
+                    : [...state.selected.map((b) => ["business_id", b]), ["start", String(state.startMs)],
+                       ["end", String(state.endMs)], ["limit", "50"]];
+    return new URLSearchParams(pairs).toString();
+  }
+
+  function setDocumentsTitle() {
+    const w = state.window;
+    const section = $("documents-section");
+    $("doc-back").hidden = !w;
+    if (w) {
+      $("doc-title").textContent = `Documents of the ${state.granularity} window ${O.fmtWindow(w.startMs, w.endMs, state.tz)} · ${w.businesses.join(", ")}`;
+      section.dataset.windowStart = String(w.startMs);
+      section.dataset.windowEnd = String(w.endMs);
+      section.dataset.windowBusinesses = w.businesses.join(",");
+    } else {
+      $("doc-title").textContent = "Recent documents";
+      delete section.dataset.windowStart;
+      delete section.dataset.windowEnd;
+      delete section.dataset.windowBusinesses;
+    }
+  }
+
+  async function openWindow(businesses, startMs, endMs) {
+    state.window = { businesses, startMs, endMs };
+    setDocumentsTitle();
+    writeUrl();
     try {
-      const d = await api(url);
-      $("doc-detail").hidden = false;
-      $("doc-detail-title").textContent = `${d.document_id} — ${d.business_id} — ${d.doc_type} (${d.engine})`;
-      const fields = Object.entries(d.fields).filter(([, v]) => v !== null)
-        .map(([k, v]) => `${k}: ${v}  (confidence ${(d.field_confidences[k] ?? NaN).toFixed(2)})`).join("\n");
-      const timings = Object.entries(d.timings_s).map(([k, v]) => `${k} ${v.toFixed(3)} s`).join(", ");
-      $("doc-detail-text").textContent = `${fields}\n\ntimings: ${timings}\n\n${d.text}`;
+      renderDocuments(await O.api("api/documents?" + documentsQuery()));
+      $("documents-section").dataset.loadedWindow = String(startMs);
+      $("documents-section").scrollIntoView({ block: "start" });
     } catch (e) {
-      setStatus("document: " + e.message, true);
+      O.setStatus("documents: " + e.message, true);
     }
   }
 
@@ -220,33 +514,53 @@
 
   async function load(reason) {
     if (inFlight) { pending = reason; return; }
-    const ids = selectedBusinesses();
+    readForm();
     const q = query();
     body.dataset.query = q.toString();
-    if (!ids.length) {
-      setStatus("select at least one business");
+    writeUrl();
+    if (state.signedOut) {
+      body.dataset.state = "signin";
+      $("empty").hidden = false;
+      $("empty").replaceChildren(el("b", {}, "Sign in to see data."), " This API needs a token (",
+        el("code", {}, "OCRSTREAM_API__TOKENS"), "): enter it above; it is kept in an HttpOnly session cookie only.");
+      O.setStatus("sign in to see data", true);
+      return;
+    }
+    if (!state.all.length) {
       body.dataset.state = "empty";
+      $("empty").hidden = false;
+      $("empty").replaceChildren(el("b", {}, "No data yet."), " Windows appear here once documents went through the pipeline: ",
+        el("code", {}, "make demo"), ", or ", el("code", {}, "ocrstream publish ~/receipts --business acme"),
+        " with ", el("code", {}, "ocrstream worker"), " and ", el("code", {}, "ocrstream sink"), " running.");
+      O.setStatus("no businesses yet");
+      return;
+    }
+    if (!state.selected.length) {
+      O.setStatus("select at least one business");
+      body.dataset.state = "empty";
+      return;
+    }
+    if (!(state.endMs > state.startMs)) {
+      O.setStatus("'To' must be after 'From'", true);
+      body.dataset.state = "error";
       return;
     }
     inFlight = true;
     body.dataset.state = "loading";
     try {
-      const [agg, docs] = await Promise.all([
-        api("api/aggregates?" + q.toString()),
-        api("api/documents?" + new URLSearchParams([...ids.map((b) => ["business_id", b]),
-                                                  ["start", q.get("start")], ["end", q.get("end")],
-                                                  ["limit", "50"]]).toString()),
-      ]);
-      render(agg);
+      const [agg, docs] = await Promise.all([O.api("api/aggregates?" + q.toString()),
+                                             O.api("api/documents?" + documentsQuery())]);
+      state.agg = agg;
+      const windows = render(agg);
+      setDocumentsTitle();
       renderDocuments(docs);
       loads += 1;
       body.dataset.loads = String(loads);
       body.dataset.state = "ready";
-      const points = agg.series.reduce((n, s) => n + s.points, 0);
-      setStatus(`${reason}: ${points} windows, ${docs.count} documents — ${new Date().toISOString().slice(11, 19)} UTC`);
+      O.setStatus(`${reason}: ${windows} windows, ${docs.count} documents — ${O.fmtTime(Date.now(), state.tz, true)} ${O.tzName(state.tz)}`);
     } catch (e) {
       body.dataset.state = "error";
-      setStatus(e.message, true);
+      O.setStatus(e.message, true);
     } finally {
       inFlight = false;
       if (pending) { const next = pending; pending = null; load(next); }
@@ -256,61 +570,113 @@
   function schedule() {
     if (timer) clearInterval(timer);
     timer = null;
-    if ($("auto").checked) timer = setInterval(() => load("refreshed"), config.refresh_s * 1000);
+    if ($("auto").checked) timer = setInterval(() => load("refreshed"), state.config.refresh_s * 1000);
   }
 
   async function loadBusinesses(wanted) {
-    const resp = await api("api/businesses");
-    const select = $("businesses");
-    const ids = resp.businesses.map((b) => b.business_id);
-    for (const w of wanted) if (!ids.includes(w)) ids.push(w);   // allow ids with no hour window yet
-    select.replaceChildren();
-    for (const id of ids) {
-      const opt = document.createElement("option");
-      opt.value = id;
-      opt.textContent = id;
-      opt.selected = wanted.length ? wanted.includes(id) : select.options.length < 3;
-      select.appendChild(opt);
+    let ids = [];
+    state.signedOut = false;
+    try {
+      ids = (await O.api("api/businesses")).businesses.map((b) => b.business_id);
+    } catch (e) {
+      if (e.status !== 401) throw e;
+      state.signedOut = true;
     }
+    for (const w of wanted) if (!ids.includes(w)) ids.push(w);   // ids with no hour window yet
+    state.all = ids.slice().sort();
+    const pick = wanted.length ? wanted : state.all.slice(0, 4);
+    renderBusinessPicker(pick);
+  }
+
+  function parseTime(value) {
+    if (!value) return NaN;
+    return /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
   }
 
   async function init() {
-    config = await (await fetch("api/config")).json();
+    state.config = await O.api("api/config");
+    await O.consumeHashToken().catch((e) => O.setStatus("sign-in: " + e.message, true));
     const url = new URLSearchParams(location.search);
-    const hash = new URLSearchParams(location.hash.slice(1));
-    if (hash.get("token")) localStorage.setItem("ocrstream.token", hash.get("token"));
-    $("token").value = localStorage.getItem("ocrstream.token") || "";
-    $("token-box").hidden = !config.auth_required;
-    $("refresh-s").textContent = `(${config.refresh_s} s)`;
-    $("start").value = toInput(url.get("start") || config.default_start);
-    $("end").value = toInput(url.get("end") || config.default_end);
-    $("granularity").value = url.get("granularity") || "minute";
+    state.tz = url.get("tz") === "local" ? "local" : "utc";
+    $("tz").value = state.tz;
+    $("tz-local").textContent = `local (${O.LOCAL_TZ})`;
+    $("refresh-s").textContent = `(${state.config.refresh_s} s)`;
+    $("granularity").value = url.get("granularity") === "hour" ? "hour" : "minute";
+    state.granularity = $("granularity").value;
+    const start = parseTime(url.get("start")), end = parseTime(url.get("end"));
+    if (!Number.isNaN(start) && !Number.isNaN(end)) {
+      [state.startMs, state.endMs] = [start, end];
+      $("preset").value = url.get("preset") || "custom";
+    } else if (url.get("preset")) {
+      $("preset").value = url.get("preset");
+      [state.startMs, state.endMs] = presetRange(url.get("preset"), Date.now());
+    } else if (state.tz === "utc") {
+      [state.startMs, state.endMs] = [Date.parse(state.config.default_start), Date.parse(state.config.default_end)];
+    } else {
+      [state.startMs, state.endMs] = presetRange("days", Date.now());
+    }
+    writeRangeInputs();
     if (url.has("auto")) $("auto").checked = url.get("auto") !== "0";
+    const reloadAll = async () => { await loadBusinesses(state.selected); await load("signed in"); };
+    await O.setupSignIn(reloadAll).catch((e) => O.setStatus(e.message, true));
     try {
       await loadBusinesses(url.getAll("business_id"));
     } catch (e) {
-      setStatus(e.message, true);
+      O.setStatus(e.message, true);
       body.dataset.state = "error";
     }
-    for (const id of ["businesses", "granularity", "start", "end"]) {
-      $(id).addEventListener("change", () => load("filter changed"));
+    if (url.get("window")) {
+      const ws = Number(url.get("window"));
+      const wb = url.getAll("window_business");
+      state.window = { businesses: wb.length ? wb : url.getAll("business_id"), startMs: ws, endMs: ws + sizeMs() };
     }
-    $("auto").addEventListener("change", schedule);
-    $("token").addEventListener("change", () => {
-      localStorage.setItem("ocrstream.token", $("token").value);
-      loadBusinesses(selectedBusinesses()).then(() => load("token changed"));
+    for (const id of ["granularity", "start", "end"]) {
+      $(id).addEventListener("change", () => {
+        if (id !== "granularity") $("preset").value = "custom";
+        state.window = null;
+        load("filter changed");
+      });
+    }
+    $("preset").addEventListener("change", () => {
+      if ($("preset").value === "custom") return;
+      [state.startMs, state.endMs] = presetRange($("preset").value, Date.now());
+      writeRangeInputs();
+      load("range changed");
     });
+    $("tz").addEventListener("change", () => {
+      readForm();
+      state.tz = $("tz").value;
+      if ($("preset").value !== "custom") [state.startMs, state.endMs] = presetRange($("preset").value, Date.now());
+      writeRangeInputs();
+      load("time zone changed");
+    });
+    $("auto").addEventListener("change", schedule);
+    $("doc-back").addEventListener("click", () => { state.window = null; load("recent documents"); });
     $("filters").addEventListener("submit", (ev) => { ev.preventDefault(); load("applied"); });
     window.addEventListener("resize", () => {
       for (const m of Object.keys(charts)) {
-        const el = chartEl(m);
-        charts[m].plot.setSize({ width: Math.max(el.clientWidth - 16, 300), height: 200 });
+        const node = chartEl(m);
+        charts[m].plot.setSize({ width: Math.max(node.clientWidth - 16, 300), height: 210 });
       }
     });
     await load("loaded");
     schedule();
   }
 
-  window.ocrstreamDashboard = { load, charts: () => charts };
-  init().catch((e) => { setStatus(String(e), true); body.dataset.state = "error"; });
+  /** Page coordinates (CSS px, viewport) of a business's point at a window start, for tests. */
+  function pointPosition(metric, business, windowStartMs) {
+    const c = charts[metric];
+    if (!c) return null;
+    const ps = c.state;
+    const k = ps.names.indexOf(business);
+    const j = ps.frame.x.indexOf(windowStartMs);
+    if (k < 0 || j < 0) return null;
+    const v = c.plot.data[k + 1][j];
+    if (v === null) return null;
+    const box = c.plot.over.getBoundingClientRect();
+    return { x: box.left + c.plot.valToPos(windowStartMs / 1000, "x"), y: box.top + c.plot.valToPos(v, "y"), value: v };
+  }
+
+  window.ocrstreamDashboard = { load, charts: () => charts, state, pointPosition, openWindow };
+  init().catch((e) => { O.setStatus(String(e), true); body.dataset.state = "error"; });
 })();

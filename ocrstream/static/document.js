@@ -2,10 +2,12 @@
  *
  * Data: GET api/documents/{id} (same token scopes as every data route; a document of
  * another business reads as missing). Each page image comes from its signed link
- * (api/documents/{id}/pages/{n}), which is the page as the OCR engine saw it: the line
- * boxes ([x0, y0, x1, y1] page pixels) are drawn 1:1 over it in an SVG whose viewBox is
- * the image's natural size. Extracted fields are highlighted on the lines they were
- * read from; low-confidence lines and fields are marked.
+ * (api/documents/{id}/pages/{n}): the original page, decoded as the pipeline decoded it.
+ * Every box ([x0, y0, x1, y1]) is in source page pixels, so the SVG over the image has
+ * the page's stored size (page_sizes) as its viewBox and the boxes are drawn 1:1, also
+ * when the image was scaled down. Extracted fields are highlighted where the extractor
+ * read them (or, for results without evidence, on the lines holding their value); line
+ * items are outlined while their row is hovered; low-confidence values are marked.
  *
  * Test hooks: <body data-state="ready" data-lines data-lines-with-boxes data-boxes-drawn
  * data-field-boxes>, per page <figure class="page" data-page data-boxes data-width data-height>.
@@ -51,7 +53,10 @@
   // ---------------------------------------------------------------- pages and boxes
 
   function drawBoxes(figure, img, page) {
-    const w = img.naturalWidth, h = img.naturalHeight;
+    // the boxes' frame: the source page size stored with the result (the image may be scaled down)
+    const frame = doc.page_sizes[page];
+    const w = frame && frame.width > 0 ? frame.width : img.naturalWidth;
+    const h = frame && frame.height > 0 ? frame.height : img.naturalHeight;
     const svg = el(SVG + "svg", { viewBox: `0 0 ${w} ${h}`, preserveAspectRatio: "none", role: "img",
                                   "aria-label": `OCR boxes of page ${page + 1}` });
     let lines = 0;
@@ -89,6 +94,13 @@
                          names.join(", ") + (low ? " (low)" : "")));
     }
     const fields = spots.size;
+    // line items: outlined only while their row is hovered
+    doc.line_items.forEach((it, i) => {
+      if ((it.page || 0) !== page || !Array.isArray(it.box) || it.box.length !== 4) return;
+      const [x0, y0, x1, y1] = it.box;
+      svg.appendChild(el(SVG + "rect", { x: x0 - 2, y: y0 - 2, width: x1 - x0 + 4, height: y1 - y0 + 4, class: "item",
+                                         dataset: { item: String(i) } }));
+    });
     figure.querySelector(".frame").appendChild(svg);
     Object.assign(figure.dataset, { boxes: String(lines), fieldBoxes: String(fields), width: String(w), height: String(h) });
     return [lines, fields];
@@ -100,7 +112,7 @@
     const loaded = doc.page_images.map((src, page) => new Promise((resolve) => {
       const img = el("img", { alt: `page ${page + 1} of ${doc.document_id}` });
       const figure = el("figure", { class: "page", dataset: { page: String(page) } },
-        el("figcaption", {}, `page ${page + 1} of ${doc.page_images.length} — as the OCR engine read it`),
+        el("figcaption", {}, `page ${page + 1} of ${doc.page_images.length}`),
         el("div", { class: "frame" }, img));
       box.appendChild(figure);
       img.addEventListener("load", () => resolve(drawBoxes(figure, img, page)));
@@ -130,7 +142,9 @@
       ["source", `${doc.source} · ${doc.pages} page${doc.pages === 1 ? "" : "s"}`],
       ["score", el("span", {}, confidence(doc.score, doc.score < doc.low_confidence), " document score")],
       ["OCR score", confidence(doc.ocr_score, doc.ocr_score < doc.low_confidence)],
-      ["arrival", doc.is_late ? el("span", { class: "badge late" }, "late: after its window closed") : "on time"],
+      ["arrival", doc.is_late ? el("span", { class: "badge late" }, "late: after its window closed, not in the aggregates")
+        : doc.windows.some((w) => w.counted_as.startsWith("late update")) ? el("span", { class: "badge late" }, "late update: counted")
+        : "on time"],
       ["original", el("a", { href: doc.image_url, target: "_blank", rel: "noopener noreferrer" }, doc.uri)],
       ["document id", doc.document_id],
     ];
@@ -141,19 +155,22 @@
     const tbody = $("fields").querySelector("tbody");
     tbody.replaceChildren(...doc.field_evidence.map((f) => {
       const where = f.located === "none" ? (f.value === null ? "" : "not found in the lines")
-        : f.located === "extraction" ? `page ${f.boxes[0].page + 1}` + (f.raw ? ` “${f.raw}”` : "")
-        : `line ${f.lines.join(" + ")}` + (doc.page_images.length > 1 && f.boxes.length ? `, page ${f.boxes[0].page + 1}` : "");
+        : f.located === "derived" ? "derived from other fields"
+        : f.located === "extraction" ? (f.raw ? `“${f.raw.replace(/\n/g, " / ")}”` : "") + ` page ${f.boxes[0].page + 1}`
+        : `line ${f.lines.join(" + ")} (matched)` + (doc.page_images.length > 1 && f.boxes.length ? `, page ${f.boxes[0].page + 1}` : "");
       const tr = el("tr", { class: f.low ? "low" : null, dataset: { field: f.name } },
         el("td", {}, f.name), el("td", {}, fmtField(f.name, f.value, doc.fields.currency)),
         el("td", {}, f.value === null ? "–" : confidence(f.confidence, f.low)), el("td", {}, where));
       return hoverable(tr, `rect.field[data-field~="${f.name}"]`);
     }));
     const items = $("items").querySelector("tbody");
-    items.replaceChildren(...(doc.line_items.length ? doc.line_items.map((it) => {
+    items.replaceChildren(...(doc.line_items.length ? doc.line_items.map((it, i) => {
       const low = it.confidence < doc.low_confidence;
-      return el("tr", { class: low ? "low" : null }, el("td", {}, it.description), el("td", {}, O.fmtNumber(it.quantity)),
+      const tr = el("tr", { class: low ? "low" : null, title: it.raw_text || null },
+        el("td", {}, it.description), el("td", {}, O.fmtNumber(it.quantity)),
         el("td", {}, it.unit_price === null ? "–" : it.unit_price.toFixed(2)), el("td", {}, it.amount === null ? "–" : it.amount.toFixed(2)),
         el("td", {}, confidence(it.confidence, low)));
+      return hoverable(tr, `rect.item[data-item="${i}"]`);
     }) : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no line items read"))]));
   }
 
@@ -178,7 +195,7 @@
 
   function renderWindows() {
     const tbody = $("windows").querySelector("tbody");
-    tbody.replaceChildren(...doc.windows.map((w) => el("tr", { class: w.counted_as === "late event" ? "late" : null },
+    tbody.replaceChildren(...doc.windows.map((w) => el("tr", { class: w.counted_as.startsWith("late") ? "late" : null },
       el("td", {}, el("a", { href: dashboardLink(w) }, `${w.granularity} ${O.fmtWindow(w.start_ms, w.end_ms, tz)}`)),
       el("td", {}, w.counted_as),
       el("td", {}, w.stored ? `${w.is_final ? "final" : "current (open)"} · ${w.document_count} documents · ${w.late_events} late`
