@@ -52,6 +52,7 @@ import fastavro
 import numpy as np
 from fastavro.schema import parse_schema
 
+from ocrstream.avro_prefix import zigzag
 from ocrstream.codec import MAGIC, AvroCodec, load_schema, make_serde
 from ocrstream.settings import Settings
 from ocrstream.topics import OCR_RESULTS, TopicSpec
@@ -74,20 +75,9 @@ def _f32(x: float) -> float:
     return struct.unpack("<f", struct.pack("<f", x))[0]
 
 
-def _long(n: int) -> bytes:
-    """Avro ``long``: zig-zag varint."""
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n & ~0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _string(s: str) -> bytes:
     b = s.encode()
-    return _long(len(b)) + b
+    return zigzag(len(b)) + b
 
 
 @dataclass(frozen=True)
@@ -382,8 +372,8 @@ class EventStream:
         biz_enc = [_string(b) for b in s.businesses]
         source_enc = _string(s.source)
         prefix = f"gen-{self._prefix}-"
-        id_len = _long(len(prefix) + 10)
-        uri_len = _long(len(prefix) + 10 + len("gen://"))
+        id_len = zigzag(len(prefix) + 10)
+        uri_len = zigzag(len(prefix) + 10 + len("gen://"))
         per_event = {"document_id", "business_id", "event_time", "processed_at", "uri", "source"}
         runs = _field_runs(schema.raw, per_event)  # [(per-event field names) | (template run schema)]
         cache: dict[tuple[int, int], list[bytes]] = {}
@@ -407,8 +397,8 @@ class EventStream:
                 b = biz[j]
                 e = et[j]
                 idb = f"{prefix}{i:010d}".encode()
-                own = {"document_id": id_len + idb, "business_id": biz_enc[b], "event_time": _long(e),
-                       "processed_at": _long(pa[j]), "uri": uri_len + b"gen://" + idb, "source": source_enc}
+                own = {"document_id": id_len + idb, "business_id": biz_enc[b], "event_time": zigzag(e),
+                       "processed_at": zigzag(pa[j]), "uri": uri_len + b"gen://" + idb, "source": source_enc}
                 day = e // 86_400_000
                 parts = cache.get((tpl[j], day))
                 check = parts is None
