@@ -58,10 +58,10 @@ class PrefixReader:
                  source: str) -> None:
         self.names = names
         self.source = source
-        self._fn = fn
+        self.fn = fn  # the generated function itself (hot loops call it directly)
 
     def __call__(self, data: bytes, pos: int = 0) -> tuple[tuple[Any, ...], int]:
-        return self._fn(data, pos)
+        return self.fn(data, pos)
 
     def index(self, name: str) -> int:
         return self.names.index(name)

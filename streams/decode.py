@@ -27,7 +27,7 @@ from typing import Any
 from ocrstream.avro_prefix import compile_prefix_reader
 from ocrstream.codec import HEADER_LEN, MAGIC, AvroCodec, CodecError, load_schema, make_serde
 from ocrstream.settings import Settings
-from streams.dlq import InvalidRecord
+from streams.dlq import PermanentError
 from streams.validation import PREFIX_END, ResultValidator
 
 #: Indices into the prefix tuple.
@@ -48,31 +48,29 @@ class ResultDecoder:
         self.reader = compile_prefix_reader(self.schema.raw, PREFIX_END)
         kw = {} if now_ms is None else {"now_ms": now_ms}
         self.validator = ResultValidator(settings.stream, self.reader.names, **kw)
+        self._read = self.reader.fn  # the hot path calls the generated function directly
+        self._check = self.validator.check
         self.reencoded = 0
 
     def decode(self, value: bytes) -> tuple[tuple[Any, ...], Any]:
-        self.validator.check_size(len(value))
+        if len(value) > self.validator.max_bytes:
+            self.validator.check_size(len(value))  # raises RecordTooLarge
         if value[:HEADER_LEN] == self.header:
-            body: Any = memoryview(value)[HEADER_LEN:]
-            prefix = self._prefix(value)
+            data = value
         else:  # another writer schema or registry framing: one slow decode, then the same path
             data = self.codec.encode(self.serde.decode(value))
             self.reencoded += 1
-            body = memoryview(data)[HEADER_LEN:]
-            prefix = self._prefix(data)
         try:
-            self.validator.check(prefix)
-        except InvalidRecord as exc:  # the dead letter names the document
-            exc.document_id, exc.business_id = prefix[DOCUMENT_ID], prefix[BUSINESS_ID]  # type: ignore[attr-defined]
-            raise
-        return prefix, body
-
-    def _prefix(self, data: bytes) -> tuple[Any, ...]:
-        try:
-            return self.reader(data, HEADER_LEN)[0]
+            prefix = self._read(data, HEADER_LEN)[0]
         except _BAD_BODY as exc:
             raise CodecError(f"cannot decode OcrResult: {type(exc).__name__}: {exc}"[:300],
                              schema="OcrResult") from exc
+        try:
+            self._check(prefix)
+        except PermanentError as exc:  # the dead letter names the document
+            exc.document_id, exc.business_id = prefix[DOCUMENT_ID], prefix[BUSINESS_ID]  # type: ignore[attr-defined]
+            raise
+        return prefix, memoryview(data)[HEADER_LEN:]
 
     def full(self, body: bytes | memoryview) -> dict[str, Any]:
         """The whole record of a current-schema body (raises :class:`CodecError`): the check of a
