@@ -50,10 +50,11 @@ Exact medians and quantiles after a late event need every value of the window.
 Keeping them for 7 days of allowed lateness costs, per business-day at one
 document per second, 86,400 x 2 granularities x 3 values = 518,400 floats: ~16 MB
 as Python float lists (32 bytes each), ~4 MB as packed float64 arrays — 7 days of
-it per business, and, worse, all of it in every checkpoint (written each second). The raw ``documents`` rows are stored
-anyway and ordered by ``(business_id, event_time)``, so one ``GROUP BY`` over the
-affected windows recomputes them exactly; the operator keeps only *open* windows
-plus ~100 bytes of clock per business: a closed business-day costs 0 bytes of
+it per business, and, worse, all of it in every checkpoint (written each second).
+The raw ``documents`` rows are stored anyway and ordered by ``(business_id,
+event_time)``, so one ``GROUP BY`` over the affected windows recomputes them
+exactly; the operator keeps only *open* windows plus ~300 bytes of clock per
+business (~75 bytes in a checkpoint): a closed business-day costs 0 bytes of
 operator memory and checkpoint. The ClickHouse cost is one query per flush that
 has late events (all affected windows batched, reading only their key ranges):
 on the 2-core development machine, shared and busy, embedded chDB took about
