@@ -1,22 +1,31 @@
 """Benchmark of the aggregation path: ocr-results -> window operator -> ClickHouse sink.
 
-    .venv/bin/python bench/aggregate.py [--events 100000] [--faust-events 20000] [--live-rate 2000]
+    .venv/bin/python bench/aggregate.py [--events 100000] [--late-events 40000] [--faust-events 20000]
+                                        [--live-rate 2000] [--live-seconds 5]
 
 Starts an ephemeral local stack (Tansu in memory, SeaweedFS, chDB) under a temp
 dir (or uses the running one with ``--use-running``), then, in one run:
 
 1. **throughput**: publishes ``--events`` synthetic OcrResults (5 businesses,
-   6 h of event time, out-of-order + late) and times one sink process catching
-   up (decode, dedupe, window operator, documents + windows inserts,
-   checkpoints): events/s from the first record to the last checkpoint;
-2. **latency**: publishes at ``--live-rate`` events/s for ``--live-seconds``
-   while the sink runs; publish-to-visible = time the record's rows were
-   inserted (the flush that wrote them returned) minus its Kafka timestamp;
-3. **Faust baseline**: the same events (first ``--faust-events``) through a
-   Faust agent updating a tumbling 60 s windowed table (count and sum of
-   ``total``, ``relative_to_field(event_time)``); its events/s.
+   6 h of event time, 5 % out of order, 1 % late by 2-30 min) and times one sink
+   process catching up (decode, validation, dedupe, window operator, documents +
+   windows inserts, checkpoints): events/s from the first record handled to the
+   checkpoint that covers the last one; also process CPU seconds per event;
+2. **late events + backfill**: a *new* sink (as after a restart: only ClickHouse
+   knows the ids) reads ``--late-events`` more events on the same topic: half of
+   them new (continuing the live range), half history from the 6 days before it
+   interleaved with them (``generate --old 0.5``) — late updates recomputed from
+   ClickHouse and dedupe lookups for everything below the in-memory horizon;
+   events/s of that run and late events/s (late updates + too late);
+3. **latency**: publishes at ``--live-rate`` events/s for ``--live-seconds`` while
+   a sink runs; publish-to-visible = when the documents insert holding the record
+   returned minus the record's Kafka timestamp;
+4. **Faust baseline**: the first ``--faust-events`` events through a Faust agent
+   updating a tumbling 60 s windowed table (count and sum of ``total``,
+   ``relative_to_field(event_time)``); its events/s.
 
-Last line: ``RESULT events_per_s=X p50_visible_ms=Y p99_visible_ms=Z ratio_vs_faust_windows=R``.
+Last line: ``RESULT events_per_s=X p50_visible_ms=Y p99_visible_ms=Z
+ratio_vs_faust_windows=R late_events_per_s=L mixed_events_per_s=M cpu_us_per_event=C``.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import argparse
 import asyncio
 import logging
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -38,6 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ocrstream.settings import Settings  # noqa: E402
 
 log = logging.getLogger("bench")
+
+START_MS = 1_767_225_600_000  # 2026-01-01
+HOURS = 6.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -60,49 +73,77 @@ def make_settings(base: Settings, tag: str) -> Settings:
     })
 
 
-def events(n: int, seed: int, hours: float = 6.0):
+def events(n: int, seed: int, hours: float = HOURS, start_ms: int = START_MS, old: float = 0.0):
     from producers.events import generate_events
 
     duration = hours * 3600
-    return generate_events(5, rate=n / duration, duration_s=duration, start_ms=1_767_225_600_000, seed=seed,
-                           out_of_order=0.05, late=0.01, late_delay_ms=(120_000, 1_800_000))
+    return generate_events(5, rate=n / duration, duration_s=duration, start_ms=start_ms, seed=seed,
+                           out_of_order=0.05, late=0.01, late_delay_ms=(120_000, 1_800_000), old=old)
 
 
-def bench_throughput(settings: Settings, client, n: int) -> tuple[float, dict]:
-    from producers.events import publish_events
+def cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed_run(settings: Settings, client, n_total: int) -> tuple[float, float, dict]:
+    """Run a new sink until a checkpoint covers ``n_total`` records of the topic; returns
+    (events/s from its first record to that checkpoint, process CPU s per event, stats)."""
     from streams.sink import AggregationSink
 
-    t = time.monotonic()
-    stats = publish_events(settings, events(n, seed=1))
-    log.info("published %d events in %.1fs", stats.delivered, time.monotonic() - t)
     sink = AggregationSink(settings, client=client, name="bench-sink", copy_dead_letters=False)
     first: list[float] = []
-    orig = sink._handle
+    handle = sink._handle
 
     def timed(msgs):
         if not first:
             first.append(time.monotonic())
-        orig(msgs)
+        handle(msgs)
 
     sink._handle = timed  # type: ignore[method-assign]
     done = threading.Event()
-    last_cp = [0.0]
-    orig_cp = sink._checkpoint
+    end = [0.0]
+    save = sink.committer.checkpoints.save
 
-    def cp():
-        orig_cp()
-        last_cp[0] = time.monotonic()
-        if sink.stats.records >= n:
+    def checkpoint(cps):
+        save(cps)
+        if sum(cp.offset + 1 for cp in cps) >= n_total and not done.is_set():
+            end[0] = time.monotonic()
             done.set()
 
-    sink._checkpoint = cp  # type: ignore[method-assign]
-    th = threading.Thread(target=lambda: sink.run(max_runtime_s=600), daemon=True)
+    sink.committer.checkpoints.save = checkpoint  # type: ignore[method-assign]
+    cpu0 = cpu_s()
+    th = threading.Thread(target=lambda: sink.run(max_runtime_s=900), daemon=True)
     th.start()
-    done.wait(600)
-    rate = sink.stats.records / max(1e-9, last_cp[0] - first[0])
+    done.wait(900)
+    cpu = cpu_s() - cpu0
+    stats = sink.stats.as_dict()
     sink.stop()
     th.join(60)
-    return rate, sink.stats.as_dict()
+    n = stats["records"] + stats["duplicates"]
+    return n / max(1e-9, end[0] - first[0]), cpu / max(1, n), stats
+
+
+def bench_throughput(settings: Settings, client, n: int) -> tuple[float, float, dict]:
+    from producers.events import publish_events
+
+    t = time.monotonic()
+    stats = publish_events(settings, events(n, seed=1))
+    log.info("published %d events in %.1fs", stats.delivered, time.monotonic() - t)
+    return timed_run(settings, client, n)
+
+
+def bench_late(settings: Settings, client, n_before: int, n: int) -> tuple[float, float, dict]:
+    """``n`` more events on the throughput topic: half new, half history of the 6 days before."""
+    from producers.events import publish_events
+
+    end_ms = START_MS + int(HOURS * 3_600_000)
+    stats = publish_events(settings, events(n, seed=3, hours=HOURS * n / max(1, n_before), start_ms=end_ms, old=0.5))
+    log.info("published %d late/backfill events", stats.delivered)
+    rate, cpu, sink_stats = timed_run(settings, client, n_before + n)
+    late = sink_stats["late"] + sink_stats["too_late"]
+    elapsed = sink_stats["records"] / rate if rate else float("inf")
+    return late / elapsed, rate, sink_stats
 
 
 def bench_latency(settings: Settings, client, rate: float, seconds: float) -> list[float]:
@@ -193,6 +234,7 @@ def bench_faust(settings: Settings, n: int, on_done) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--late-events", type=int, default=40_000)
     parser.add_argument("--faust-events", type=int, default=20_000)
     parser.add_argument("--live-rate", type=float, default=2_000)
     parser.add_argument("--live-seconds", type=float, default=5)
@@ -219,19 +261,27 @@ def main() -> None:
         s = make_settings(base, tag)
         ensure_topics(s)
         client = connect(s)
-        rate, stats = bench_throughput(s, client, args.events)
-        print(f"throughput: {rate:,.0f} events/s through operator + sink ({stats})")
+        rate, cpu, stats = bench_throughput(s, client, args.events)
+        print(f"throughput: {rate:,.0f} events/s through one sink process ({cpu * 1e6:.1f} us of process CPU "
+              f"per event; {stats})")
+        late_rate, mixed_rate, late_stats = bench_late(s, client, args.events, args.late_events)
+        print(f"late events + backfill: {mixed_rate:,.0f} events/s, {late_rate:,.0f} late events/s "
+              f"(late updates {late_stats['late']}, too late {late_stats['too_late']}, recomputed window rows "
+              f"{late_stats['late_update_rows']}, dedupe lookups {late_stats['dedupe_lookups']})")
         s2 = make_settings(base, tag + "l")
         ensure_topics(s2)
         lat = bench_latency(s2, client, args.live_rate, args.live_seconds)
         p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
         print(f"latency: {len(lat)} events at {args.live_rate:.0f}/s: publish-to-visible p50 {p50:.0f} ms, "
               f"p99 {p99:.0f} ms (mean {statistics.fmean(lat) if lat else float('nan'):.0f} ms)")
+
         def on_done(faust_rate: float) -> None:
             ratio = rate / faust_rate if faust_rate else float("inf")
             print(f"faust tumbling windowed table (count+sum): {faust_rate:,.0f} events/s; ratio {ratio:.1f}x")
             print(f"RESULT events_per_s={rate:.0f} p50_visible_ms={p50:.0f} p99_visible_ms={p99:.0f} "
-                  f"ratio_vs_faust_windows={ratio:.2f}", file=sys.__stdout__, flush=True)
+                  f"ratio_vs_faust_windows={ratio:.2f} late_events_per_s={late_rate:.0f} "
+                  f"mixed_events_per_s={mixed_rate:.0f} cpu_us_per_event={cpu * 1e6:.1f}",
+                  file=sys.__stdout__, flush=True)
             if stack is not None:
                 stack.down()
             os._exit(0)

@@ -93,11 +93,16 @@ def make_pages(n: int, seed: int) -> list[Page]:
 
 
 def processor_for(spec: str, threads: int) -> tuple[DocumentProcessor, str]:
-    """``"onnx:small"`` -> a processor whose onnx engine uses the small model, and engine ``onnx``."""
-    name, _, size = spec.partition(":")
+    """``"onnx:small"`` -> a processor whose onnx engine uses the small models, and engine ``onnx``;
+    ``"onnx:FIELD=VALUE+FIELD=VALUE"`` -> OcrSettings overrides (e.g. the previous default,
+    ``onnx:onnx_model_size=tiny+onnx_unclip_ratio=1.4+onnx_rec_batch=6``)."""
+    name, _, rest = spec.partition(":")
     settings = OcrSettings(threads=threads)
-    if size:
-        settings = settings.model_copy(update={"onnx_model_size": size})
+    if rest and "=" not in rest:
+        settings = settings.model_copy(update={"onnx_model_size": rest})
+    elif rest:
+        updates = dict(item.split("=", 1) for item in rest.split("+"))
+        settings = OcrSettings(**(settings.model_dump() | updates))
     return DocumentProcessor(settings), name
 
 
@@ -175,12 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         results[spec] = run_engine(spec, pages, args.threads)
         print(f"  {spec}: done in {time.perf_counter() - t0:.0f}s", flush=True)
 
-    header = f"{'engine':<12} {'med s/p':>8} {'p95 s/p':>8} {'pages/s':>8} {'CER':>6} {'clean':>6} {'noisy':>6} {'total':>6} {'date':>6}"
+    width = max(12, *(len(k) for k in results))
+    header = f"{'engine':<{width}} {'med s/p':>8} {'p95 s/p':>8} {'pages/s':>8} {'CER':>6} {'clean':>6} {'noisy':>6} {'total':>6} {'date':>6}"
     print(header)
     print("-" * len(header))
     for spec, s in results.items():
         print(
-            f"{spec:<12} {s.median_s:>8.3f} {s.p95_s:>8.3f} {1 / s.median_s:>8.2f} {s.cer:>6.3f} "
+            f"{spec:<{width}} {s.median_s:>8.3f} {s.p95_s:>8.3f} {1 / s.median_s:>8.2f} {s.cer:>6.3f} "
             f"{np.mean(s.cer_clean):>6.3f} {np.mean(s.cer_noisy):>6.3f} "
             f"{np.mean(s.total_ok):>6.2f} {np.mean(s.date_ok):>6.2f}"
         )

@@ -8,6 +8,7 @@
 -- onto the documents columns (nested records flattened, arrays and maps as JSON text).
 -- A new OcrResult field needs a column here and its mapping in the view (a new migration
 -- that re-creates both); the sink test checks every documents column of a full record.
+-- The CHECK constraints are the validation of the fields the sink does not decode.
 
 CREATE TABLE IF NOT EXISTS documents_avro
 (
@@ -39,7 +40,21 @@ CREATE TABLE IF NOT EXISTS documents_avro
     late_update      UInt8,
     version          UInt64,
     source_partition Int32,
-    source_offset    Int64
+    source_offset    Int64,
+    -- ranges of the fields the sink does not decode itself (streams/validation.py checks the
+    -- window fields before the operator); a violating row is dead-lettered by the sink
+    CONSTRAINT money_range CHECK (fields.subtotal IS NULL OR abs(fields.subtotal) <= 1e15)
+                             AND (fields.tax IS NULL OR abs(fields.tax) <= 1e15),
+    CONSTRAINT field_text_length CHECK ifNull(length(fields.vendor), 0) <= 1024
+                                   AND ifNull(length(fields.date), 0) <= 64
+                                   AND ifNull(length(fields.currency), 0) <= 16,
+    CONSTRAINT confidences_range CHECK length(fields.confidences) <= 64
+                                   AND arrayAll(k -> length(k) <= 64, mapKeys(fields.confidences))
+                                   AND arrayAll(v -> v >= 0 AND v <= 1, mapValues(fields.confidences)),
+    CONSTRAINT pages_range CHECK pages BETWEEN 1 AND 65535,
+    CONSTRAINT type_confidence_range CHECK type_confidence >= 0 AND type_confidence <= 1,
+    CONSTRAINT processed_at_range CHECK toUnixTimestamp64Milli(processed_at) >= 0,
+    CONSTRAINT reference_length CHECK length(uri) <= 8192 AND length(source) <= 64 AND length(engine) <= 64
 )
 ENGINE = Null;
 

@@ -211,8 +211,8 @@ def _register_subcommands() -> None:
     """Attach the commands that live beside the code they drive."""
     import importlib
 
-    for module in ("ocr_agents.cli", "producers.cli", "producers.bridge_cli", "streams.cli", "ocrstream.serve_cli",
-                   "ocrstream.up_cli"):
+    for module in ("ocr_agents.cli", "producers.cli", "producers.bridge_cli", "producers.import_cli", "streams.cli",
+                   "ocrstream.serve_cli", "ocrstream.up_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

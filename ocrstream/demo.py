@@ -49,7 +49,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ocrstream.embedded import PipelineError, Stopped
-from ocrstream.embedded import preflight as preflight  # noqa: PLC0414 - part of this module's API
+from ocrstream.embedded import preflight  # noqa: F401 - re-exported: part of this module's API
 from ocrstream.settings import Settings
 from producers.history import DEMO_PROFILES
 
@@ -357,7 +357,7 @@ def _print_history(console: Console, client: Any, h: HistoryResult) -> None:
     """What the history holds now (this run's backfill and earlier runs'), per business."""
     span_start = h.covered_from_ms if h.covered_from_ms is not None else h.start_ms
     per_hour = _rows(client, """
-        SELECT business_id, toHour(event_time) AS hour, count(), countIf(is_late) FROM documents FINAL
+        SELECT business_id, toHour(event_time) AS hour, count(), countIf(is_late OR late_update) FROM documents FINAL
         WHERE source = {g:String} AND business_id IN {b:Array(String)}
           AND event_time >= fromUnixTimestamp64Milli({s:Int64})
         GROUP BY business_id, hour""", g=GENERATED_SOURCE, b=list(HISTORY_BUSINESSES), s=span_start)

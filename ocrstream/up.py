@@ -301,7 +301,7 @@ def run_up(settings: Settings, opts: UpOptions, *, say: Callable[[str], None],
                     opts.watch.mkdir(parents=True)
                     say(f"• created the inbox folder {opts.watch}")
                 pipe.start_services()
-                say("• waiting for the OCR worker to join (a few seconds)")
+                say(f"• waiting for the OCR worker{'s' if opts.workers > 1 else ''} to join (a few seconds)")
                 if not pipe.wait_for_workers(join_timeout_s):
                     say(f"[yellow]warning[/]: no OCR worker joined within {join_timeout_s:.0f}s (see "
                         f"{settings.state_dir / 'logs'}); documents wait in Kafka until one does")

@@ -161,6 +161,9 @@ def generate_cmd(
     late: float = typer.Option(0.0, "--late", help="Fraction of late events (--late-min-ms..--late-max-ms behind)."),
     late_min_ms: int = typer.Option(120_000, "--late-min-ms"),
     late_max_ms: int = typer.Option(600_000, "--late-max-ms"),
+    old: float = typer.Option(0.0, "--old", help="events: fraction with old event times, uniform over --old-span "
+                                                "before the start (history interleaved with live traffic)."),
+    old_span: str = typer.Option("6d", "--old-span", help="events: how far back --old event times go."),
     publish: Optional[bool] = typer.Option(None, "--publish/--no-publish", help="Publish (default: yes for events, no for images)."),
     presign: bool = typer.Option(False, "--presign", help="images: add presigned URLs to the DocumentRefs."),
 ) -> None:
@@ -177,8 +180,8 @@ def generate_cmd(
             raise ProducerError("give exactly one of --duration (live, paced) or --backfill (history, fast)")
         if rate <= 0:
             raise ProducerError("--rate must be positive")
-        if not (0 <= out_of_order <= 1 and 0 <= late <= 1 and out_of_order + late <= 1):
-            raise ProducerError("--out-of-order and --late are fractions in [0, 1] with a sum <= 1")
+        if not (0 <= out_of_order <= 1 and 0 <= late <= 1 and 0 <= old <= 1 and out_of_order + late + old <= 1):
+            raise ProducerError("--out-of-order, --late and --old are fractions in [0, 1] with a sum <= 1")
         names = parse_businesses(businesses)
         span_s = parse_duration(backfill or duration or "0")
         now_ms = int(time.time() * 1000)
@@ -192,7 +195,8 @@ def generate_cmd(
         do_publish = publish if publish is not None else mode == "events"
         if mode == "events":
             _generate_events(console, settings, names, rate, span_s, start_ms, seed, out_dir, out_of_order,
-                             max_disorder_ms, late, (late_min_ms, late_max_ms), do_publish, pace)
+                             max_disorder_ms, late, (late_min_ms, late_max_ms), do_publish, pace,
+                             old, int(parse_duration(old_span) * 1000))
         else:
             _generate_images(console, settings, names, rate, span_s, start_ms, seed, out_dir, do_publish, presign)
     except ProducerError as exc:
@@ -201,11 +205,13 @@ def generate_cmd(
 
 def _generate_events(console: Any, settings: Any, names: tuple[str, ...], rate: float, span_s: float,
                      start_ms: int, seed: int, out_dir: Path, out_of_order: float, max_disorder_ms: int,
-                     late: float, late_delay: tuple[int, int], do_publish: bool, pace: float | None) -> None:
+                     late: float, late_delay: tuple[int, int], do_publish: bool, pace: float | None,
+                     old: float = 0.0, old_span_ms: int = 0) -> None:
     from producers.events import generate_events, publish_events
 
     stream = generate_events(names, rate, span_s, start_ms, seed=seed, out_of_order=out_of_order,
-                             max_disorder_ms=max_disorder_ms, late=late, late_delay_ms=late_delay)
+                             max_disorder_ms=max_disorder_ms, late=late, late_delay_ms=late_delay, old=old,
+                             old_span_ms=old_span_ms)
     total = stream.spec.count
     if total < 1:
         raise ProducerError("nothing to generate: rate x duration is below one event")

@@ -14,7 +14,11 @@ time ``start + (i + u) * 1000 / rate`` ms, ``u`` uniform in [0, 1)), except:
   ms *earlier* than its nominal time (out of order, but within a watermark's
   bounded out-of-orderness when ``max_disorder_ms`` is below it);
 * a fraction ``late`` carries an event time ``late_delay_ms[0]..[1]`` ms earlier
-  (meant to arrive after its windows closed).
+  (meant to arrive after its windows closed);
+* a fraction ``old`` carries an event time drawn uniformly from the ``old_span_ms``
+  before ``start_ms``: history interleaved with live traffic, like a backfill or
+  an import running beside it (late updates within allowed lateness, too late
+  beyond it).
 
 :func:`publish_events` produces any iterable of such dicts; given an
 :class:`EventStream` it takes the fast path: each event is the concatenation of
@@ -101,6 +105,8 @@ class EventSpec:
     late_delay_ms: tuple[int, int] = (120_000, 600_000)
     templates: int = 1024
     source: str = "generator"
+    old: float = 0.0
+    old_span_ms: int = 6 * 86_400_000
 
     @property
     def count(self) -> int:
@@ -108,7 +114,10 @@ class EventSpec:
 
     def digest(self) -> str:
         """Short id of these parameters; prefixes document ids (unique per spec)."""
-        return hashlib.blake2b(json.dumps(asdict(self), sort_keys=True).encode(), digest_size=5).hexdigest()
+        params = asdict(self)
+        if not self.old:  # streams without old events keep the ids they had before the option existed
+            del params["old"], params["old_span_ms"]
+        return hashlib.blake2b(json.dumps(params, sort_keys=True).encode(), digest_size=5).hexdigest()
 
 
 @dataclass
@@ -313,6 +322,10 @@ class EventStream:
             ooo_d = rng.integers(1, max(1, s.max_disorder_ms) + 1, n)
             delay = np.where(late, late_d, np.where(ooo, ooo_d, 0))
             event_time = nominal - delay
+            if s.old:
+                old = (~late) & (~ooo) & (cat < s.late + s.out_of_order + s.old)
+                back = rng.integers(1, max(1, s.old_span_ms) + 1, n)
+                event_time = np.where(old, s.start_ms - back, event_time)
             processed = nominal + self._proc[tpl]
             a = self._acc
             a["count"] += np.bincount(biz, minlength=B)
@@ -451,14 +464,14 @@ class EventStream:
 def generate_events(businesses: Iterable[str] | int, rate: float, duration_s: float, start_ms: int, *,
                     seed: int = 0, out_of_order: float = 0.0, max_disorder_ms: int = 4_000,
                     late: float = 0.0, late_delay_ms: tuple[int, int] = (120_000, 600_000),
-                    templates: int = 1024) -> EventStream:
+                    templates: int = 1024, old: float = 0.0, old_span_ms: int = 6 * 86_400_000) -> EventStream:
     """Deterministic ``OcrResult`` dicts (see module docstring); ``businesses`` may be a count."""
     names = business_names(businesses) if isinstance(businesses, int) else tuple(businesses)
     return EventStream(EventSpec(businesses=names, rate=float(rate), duration_s=float(duration_s),
                                  start_ms=int(start_ms), seed=seed, out_of_order=out_of_order,
                                  max_disorder_ms=max_disorder_ms, late=late,
                                  late_delay_ms=(int(late_delay_ms[0]), int(late_delay_ms[1])),
-                                 templates=templates))
+                                 templates=templates, old=float(old), old_span_ms=int(old_span_ms)))
 
 
 def business_names(n: int) -> tuple[str, ...]:

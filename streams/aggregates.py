@@ -387,7 +387,8 @@ class WindowAcc:
 
     # -- snapshot ---------------------------------------------------------------
     def state(self) -> list[Any]:
-        """JSON-serialisable state (value lists packed as base64 float64)."""
+        """JSON-serialisable state (value lists packed as base64 float64); shares no mutable
+        object with the accumulator, so it may be serialised later (the committer thread)."""
         if self.scores is not None:
             q: dict[str, Any] = {
                 "x": [_pack_floats(self.scores), _pack_floats(self.ocr_scores), _pack_floats(self.ocr_secs)],
@@ -397,7 +398,7 @@ class WindowAcc:
             q = {"s": [s.state() for s in self.sketches]}  # type: ignore[union-attr]
         return [
             self.count, self.total, self.sum_score, self.sum_ocr, self.min_et, self.max_et,
-            self.late, self.types, self.revision, q, self.too_late,
+            self.late, dict(self.types), self.revision, q, self.too_late,
         ]  # fmt: skip
 
     @classmethod

@@ -17,9 +17,10 @@ duplicate, a backfill) is decided by a batched lookup of its id in the
 ``documents`` table (:meth:`DedupeIndex.resolve`). So the horizon is unbounded
 (``documents`` keeps every id) while live traffic never queries ClickHouse.
 
-Ids are evicted only right after the sink's ``documents`` insert (:meth:`evict`
-is called from the flush), so an id leaves memory only once ClickHouse can answer
-for it. On assignment the index is warmed from ``documents`` rows of the
+Ids are evicted only once the ``documents`` rows that carry them are written:
+every id is tagged with the sink's flush sequence number (:attr:`DedupeIndex.seq`)
+and :meth:`evict` takes the newest written one, so an id leaves memory only once
+ClickHouse can answer for it. On assignment the index is warmed from ``documents`` rows of the
 partition with ``event_time >= floor``, the floor being the newest event time
 of the partition's checkpointed clocks minus ``dedupe_memory_ms`` (no
 checkpoint: nothing was handled, the floor is -inf).
@@ -42,7 +43,7 @@ class _PartitionIndex:
 
     def __init__(self, floor: int) -> None:
         self.ids: dict[str, int] = {}  # document_id -> first offset on this partition
-        self.order: deque[tuple[int, str]] = deque()  # (event_time, id) in arrival order
+        self.order: deque[tuple[int, str, int]] = deque()  # (event_time, id, flush seq) in arrival order
         self.floor = floor
         self.max_et = NO_FLOOR
 
@@ -56,6 +57,7 @@ class DedupeIndex:
         self.parts: dict[int, _PartitionIndex] = {}
         self.lookups = 0  # ids looked up in ClickHouse
         self.found = 0  # of which duplicates
+        self.seq = 0  # flush that the ids remembered now are written by
 
     # -- assignment ------------------------------------------------------------------
     def reset(self, partition: int, known: Iterable[tuple[str, int, int]], floor: int = NO_FLOOR) -> None:
@@ -113,21 +115,23 @@ class DedupeIndex:
 
     def _remember(self, part: _PartitionIndex, doc_id: str, offset: int, et: int) -> None:
         part.ids[doc_id] = offset
-        part.order.append((et, doc_id))
+        part.order.append((et, doc_id, self.seq))
         if et > part.max_et:
             part.max_et = et
 
     # -- memory bound ------------------------------------------------------------------
-    def evict(self) -> int:
+    def evict(self, written_seq: int | None = None) -> int:
         """Forget ids older than ``memory_ms`` of event time (and beyond ``max_ids``), raising
-        the floor accordingly. Call only when every remembered id is stored in ClickHouse."""
+        the floor accordingly — only ids of flushes up to ``written_seq`` (default: all),
+        whose rows ClickHouse holds."""
         evicted = 0
+        upto = self.seq if written_seq is None else written_seq
         for part in self.parts.values():
             limit = part.max_et - self.memory_ms
             order = part.order
             cap = self.max_ids
-            while order and (order[0][0] < limit or len(part.ids) > cap):
-                et, doc_id = order.popleft()
+            while order and order[0][2] <= upto and (order[0][0] < limit or len(part.ids) > cap):
+                et, doc_id, _ = order.popleft()
                 part.ids.pop(doc_id, None)
                 evicted += 1
                 if et + 1 > part.floor:

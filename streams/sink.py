@@ -2,10 +2,13 @@
 
 The consume loop and the commit order; every other job lives in its own module:
 
-* decode + validate (:mod:`streams.validation`): a record that fails any range,
-  is larger than ``stream.max_result_bytes`` or has an event time more than
-  ``stream.max_future_ms`` ahead of the wall clock is dead-lettered (stage
-  ``aggregate``) before it can reach a watermark, a checkpoint or ClickHouse;
+* decode + validate (:mod:`streams.decode`, :mod:`streams.validation`): only the
+  scalar prefix of each record is decoded here, ClickHouse parses the Avro bodies;
+  a record that fails any range, is larger than ``stream.max_result_bytes`` or has
+  an event time more than ``stream.max_future_ms`` ahead of the wall clock is
+  dead-lettered (stage ``aggregate``) before it can reach a watermark, a checkpoint
+  or ClickHouse; a body ClickHouse refuses (a corrupt tail) is dead-lettered and
+  the sink resumes from its last checkpoint (:meth:`AggregationSink._rewind`);
 * dedupe by ``document_id`` (:mod:`streams.dedupe`, any age);
 * windows (:mod:`streams.windows`, clocks in :mod:`streams.clock`, aggregates in
   :mod:`streams.aggregates`);
@@ -18,16 +21,14 @@ The consume loop and the commit order; every other job lives in its own module:
 
 Commit order (one flush) and the exactly-once effect
 ----------------------------------------------------
-1. ``documents`` insert (rows carry their lateness flags and source position);
-2. dedupe ids become evictable (ClickHouse can answer for them now);
-3. late updates: closed windows touched since the last recompute are recomputed
-   from ``documents`` — which now holds every record handled so far — at most once
-   per ``emit_interval_ms`` (the queue is part of the checkpointed state);
-4. ``windows`` insert (operator rows, then late updates: versions increase);
-5. late-topic and DLQ records acknowledged by Kafka;
-6. THEN, at most every ``sink_flush_interval_ms``, one ``stream_checkpoints`` row
-   per assigned partition: its operator state and the last input offset it covers
-   (Kafka's committed offset follows, advisory only).
+Each flush cuts a job — documents, window rows, late updates to recompute, too-late
+records and, at most every ``sink_flush_interval_ms``, the operator snapshot + last
+input offset of every assigned partition — that the committer thread writes in
+order (:mod:`streams.commit`): ``documents``, late updates recomputed from
+``documents``, ``windows``, late-topic/DLQ records acknowledged, THEN the
+checkpoint (Kafka's committed offset follows, advisory only). Meanwhile the loop
+decodes the next batch: ClickHouse and Python work on the two cores at once.
+Dedupe ids leave memory only once their rows are written.
 
 On (re)assignment the sink restores each partition's newest checkpoint and seeks
 to ``offset + 1``. A crash anywhere replays from the checkpoint with the state that
@@ -65,12 +66,12 @@ from ocrstream.kafka import make_consumer, make_producer
 from ocrstream.settings import Settings
 from ocrstream.topics import DLQ, LATE_EVENTS, OCR_RESULTS
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS, Checkpoint, CheckpointStore
+from streams.commit import REASON_HEADER, Committer, FlushJob
 from streams.dedupe import NO_FLOOR, DedupeIndex
 from streams.dlq import (
     DeadLetterPublisher,
     PermanentError,
     RetryPolicy,
-    TransientError,
     classify_error,
     dead_letter,
     retry_sync,
@@ -83,11 +84,12 @@ from streams.writers import DocumentWriter, WindowWriter
 
 log = logging.getLogger(__name__)
 
-REASON_HEADER = "ocrstream-reason"
-
-
 class RefusedByClickHouse(PermanentError):
-    """The record's body passed the prefix checks but ClickHouse refuses it (a corrupt tail)."""
+    """ClickHouse refuses the record's body: a range constraint of ``documents_avro`` (see
+    :mod:`streams.validation`) or a corrupt tail behind a valid window prefix."""
+
+    document_id: str | None = None
+    business_id: str | None = None
 
 
 @dataclass
@@ -153,6 +155,7 @@ class AggregationSink:
                 self.client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
                 self.client.command(f"USE `{db}`")
             migrate(self.client)
+        self.stats = SinkStats()
         self.checkpoints = CheckpointStore(self.client, self.group, self.topic)
         self.decoder = ResultDecoder(settings)
         self.policy = RetryPolicy.from_settings(s)
@@ -163,10 +166,16 @@ class AggregationSink:
         self.documents = DocumentWriter(self.client, self.decoder.schema)
         self.windows = WindowWriter(self.client)
         self.late_updates = LateUpdater(self.client)
+        self.committer = Committer(
+            documents=self.documents, windows=self.windows, late_updates=self.late_updates,
+            checkpoints=self.checkpoints, producer=self.producer, dlq=self.dlq, late_topic=self.late_topic,
+            policy=self.policy, parse=self.decoder.full, stats=self.stats, name=name,
+        )  # fmt: skip
+        self._seq = 0
+        self._committed: dict[int, int] = {}
         self.copier = DeadLetterCopier(settings, self.client, f"{self.group}-dead-letters") if copy_dead_letters else None
         self.consumer: Consumer | None = None
         self.positions: dict[int, int] = {}  # partition -> last handled offset (-1: none)
-        self.stats = SinkStats()
         self.track_latency = track_latency
         self._late: list[tuple[bytes, bytes, str]] = []  # (key, raw value, reason) for the late topic
         self._dirty_since_checkpoint = False
@@ -224,7 +233,7 @@ class AggregationSink:
                     break
             self._emit(self.op.tick(), {})
             self._emit(self.op.flush(), {})  # current rows of every changed window
-            self.flush(checkpoint=True, force=True)
+            self.flush(checkpoint=True, force=True, wait=True)
             metrics.update_lag_from_consumer(self.consumer, self.group)
         finally:
             self.close()
@@ -237,6 +246,7 @@ class AggregationSink:
             except Exception as exc:  # noqa: BLE001
                 log.warning("%s: consumer close failed: %s", self.name, exc)
         self.consumer = None
+        self.committer.close()
         if self.copier is not None:
             self.copier.stop()
             self.stats.dlq_rows = self.copier.copied
@@ -280,6 +290,7 @@ class AggregationSink:
         self._poison.update(refused)
         log.warning("%s: ClickHouse refused %d record bodies (%s); resuming from the last checkpoint",
                     self.name, len(refused), ", ".join(f"[{p}]@{o}" for p, o in sorted(refused)[:5]))
+        self.committer.reset()
         self.documents.clear()
         self.windows.clear()
         self._late = []
@@ -293,10 +304,14 @@ class AggregationSink:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         pids = [tp.partition for tp in partitions if tp.partition in self.positions]
-        if pids:
+        if pids and self.committer.failure is not None and self.committer.failure.error is not None:
+            log.error("%s: revoked %s%s after a failed write: no checkpoint (the next owner replays)",
+                      self.name, self.topic, pids)
+            self._drop(pids)
+        elif pids:
             self._emit(self.op.tick(), {})
             self._emit(self.op.flush(), {})
-            self.flush(checkpoint=True, force=True)
+            self.flush(checkpoint=True, force=True, wait=True)
             self._drop(pids)
             log.info("%s: revoked %s%s after checkpoint", self.name, self.topic, pids)
         consumer.unassign()
@@ -384,9 +399,11 @@ class AggregationSink:
                 pos = off
                 value = m.value()
                 try:
-                    if poison and (p, off) in poison:
-                        raise RefusedByClickHouse(poison[(p, off)], stage="aggregate")
                     v, body = decode(value)
+                    if poison and (p, off) in poison:
+                        refused = RefusedByClickHouse(poison[(p, off)], stage="aggregate")
+                        refused.document_id, refused.business_id = v[DOCUMENT_ID], v[BUSINESS_ID]
+                        raise refused
                 except Exception as exc:  # noqa: BLE001
                     if classify_error(exc) == "transient":
                         raise
@@ -461,71 +478,59 @@ class AggregationSink:
         return too_late, late
 
     # ------------------------------------------------------------------ writes
-    def flush(self, *, checkpoint: bool, force: bool = False) -> None:
-        """The commit order of the module docstring; ``checkpoint``: also steps 6."""
-        where = f"{self.name} {self.topic}"
-        try:
-            n = self.documents.insert()
-        except Exception as exc:  # noqa: BLE001
-            refused = self.documents.refused(self.decoder.full) if classify_error(exc) != "transient" else {}
-            if refused:
-                self._rewind(refused)
-                return
-            n = retry_sync(self.documents.insert, self.policy, "sink", where)
-        if n:
-            self.stats.documents += n
-            metrics.EVENTS.inc(n, stage="sunk")
-        self.dedupe.evict()
+    def flush(self, *, checkpoint: bool, force: bool = False, wait: bool = False) -> None:
+        """Cut a :class:`~streams.commit.FlushJob` of what is buffered (with the operator snapshot
+        when ``checkpoint``) and hand it to the committer (commit order: :mod:`streams.commit`);
+        ``wait``: return once it is written."""
+        self._check_committer()
+        self.dedupe.evict(self.committer.committed_seq)
         # late updates are coalesced like current rows: at most once per emit interval
         # (queued windows are part of the checkpointed state, so deferring loses nothing)
-        due = force or time.monotonic() - self._last_recompute >= self.settings.stream.emit_interval_ms / 1000.0
-        pending = self.op.drain_recompute() if due else []
-        if pending:
-            self._last_recompute = time.monotonic()
-            rows = retry_sync(lambda: self.late_updates.rows(pending, time.time_ns() // 1_000_000, VERSIONS),
-                              self.policy, "sink", where)
-            self.windows.add_rows(rows)
-            self.stats.late_update_rows += len(rows)
-        self.stats.window_rows += retry_sync(self.windows.insert, self.policy, "sink", where)
-        if self._late:
-            for key, value, reason in self._late:
-                while True:
-                    try:
-                        self.producer.produce(self.late_topic, value=value, key=key,
-                                              headers=[(REASON_HEADER, reason.encode())])
-                        break
-                    except BufferError:
-                        self.producer.poll(0.1)
-            self._late = []
-        if self.producer.flush(30) or self.dlq.errors:
-            raise TransientError(f"{where}: late/DLQ records not acknowledged")
-        if self._publish_times:
-            now_ms = time.time() * 1000
-            self.stats.visible_latency_ms.extend(now_ms - t for t in self._publish_times)
-            self._publish_times = []
-        self.stats.flushes += 1
-        self._last_flush = time.monotonic()
+        now = time.monotonic()
+        due = force or now - self._last_recompute >= self.settings.stream.emit_interval_ms / 1000.0
+        recompute = self.op.drain_recompute() if due else []
+        if recompute:
+            self._last_recompute = now
+        cps: list[Checkpoint] = []
         if checkpoint and (self._dirty_since_checkpoint or force) and self.positions:
-            self._checkpoint()
+            version = VERSIONS()
+            cps = [Checkpoint(p, self.positions[p], self.op.snapshot(partitions=[p]), version, self.stats.records)
+                   for p in sorted(self.positions)]  # fmt: skip
+            self._dirty_since_checkpoint = False
+            self._last_checkpoint = now
+        late, self._late = self._late, []
+        times, self._publish_times = self._publish_times, []
+        job = FlushJob(self._seq, self.documents.take(), self.windows.take(), recompute, late, times, cps)
+        self._seq += 1
+        self.dedupe.seq = self._seq
+        self.committer.submit(job)
+        self._last_flush = now
+        if wait:
+            self.committer.drain()
+            self._check_committer()
+        self._commit_offsets()
 
-    def _checkpoint(self) -> None:
-        pids = sorted(self.positions)
-        version = VERSIONS()
-        cps = [
-            Checkpoint(p, self.positions[p], self.op.snapshot(partitions=[p]), version, self.stats.records)
-            for p in pids
-        ]
-        retry_sync(lambda: self.checkpoints.save(cps), self.policy, "checkpoint", f"{self.name} {self.topic}")
-        self.stats.checkpoints += 1
-        self._dirty_since_checkpoint = False
-        self._last_checkpoint = time.monotonic()
-        log.info("%s: checkpoint %s %s records=%d late=%d too_late=%d dup=%d dlq=%d", self.name, self.topic,
-                 " ".join(f"p{p}@{self.positions[p]}" for p in pids), self.stats.records, self.stats.late,
-                 self.stats.too_late, self.stats.duplicates, self.stats.dead_letters)
-        if self.consumer is not None:
-            offsets = [TopicPartition(self.topic, p, self.positions[p] + 1) for p in pids if self.positions[p] >= 0]
-            if offsets:
-                try:  # advisory only (lag metrics); recovery reads the checkpoint
-                    self.consumer.commit(offsets=offsets, asynchronous=True)
-                except Exception as exc:  # noqa: BLE001
-                    log.debug("advisory commit failed: %s", exc)
+    def _check_committer(self) -> None:
+        """Act on a job the committer could not write: rewind for refused records, else raise."""
+        job = self.committer.failure
+        if job is None:
+            return
+        if job.error is not None:
+            raise job.error
+        self._rewind(job.refused)
+
+    def _commit_offsets(self) -> None:
+        """Kafka's committed offsets follow the written checkpoints (advisory: lag metrics)."""
+        done = self.committer.checkpointed
+        if self.consumer is None or done == self._committed:
+            return
+        self._committed = dict(done)
+        offsets = [TopicPartition(self.topic, p, o + 1) for p, o in done.items() if o >= 0 and p in self.positions]
+        if offsets:
+            try:  # recovery reads the checkpoint, never this
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+            except Exception as exc:  # noqa: BLE001
+                log.debug("advisory commit failed: %s", exc)
+
+
+__all__ = ["AggregationSink", "REASON_HEADER", "RefusedByClickHouse", "SinkStats", "too_late_reason"]

@@ -544,7 +544,9 @@ class WindowOperator:
         return out
 
     def snapshot(self, now_ms: int | None = None, partitions: Iterable[int] | None = None) -> dict[str, Any]:
-        """All operator state as a JSON-serialisable dict (see :meth:`restore`)."""
+        """All operator state as a JSON-serialisable dict (see :meth:`restore`). It shares no
+        mutable object with the operator: it may be serialised later, on another thread,
+        while the operator goes on (the sink's committer does)."""
         now = self._clock() if now_ms is None else now_ms
         pids = sorted(self._parts) if partitions is None else sorted(partitions)
         return {

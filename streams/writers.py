@@ -15,6 +15,7 @@ Column sets come from :mod:`ocrstream.tables`. Every insert holds
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ocrstream.avro_prefix import container, zigzag
@@ -22,6 +23,7 @@ from ocrstream.codec import Schema
 from ocrstream.tables import WINDOW_COLUMN_NAMES
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS
 from streams.dlq import TransientError
+from streams.validation import constraint_reason
 
 
 #: Fields the sink appends to every OcrResult body (the ``documents_avro`` record, migration 011).
@@ -33,56 +35,68 @@ _FLAGS = {(False, False): b"\x00\x00", (True, False): b"\x02\x00", (False, True)
           (True, True): b"\x02\x02"}  # zig-zag ints 0/1 of (is_late, late_update)
 
 
+@dataclass
+class DocumentBatch:
+    """Buffered ``documents`` rows: Avro chunks (body, own fields, body, ...) and their sources."""
+
+    chunks: list[Any]
+    items: list[tuple[int, int, Any]]  # (partition, offset, body)
+
+    @property
+    def n(self) -> int:
+        return len(self.items)
+
+
 class DocumentWriter:
     """Buffers ``documents`` rows as Avro: each record's body (current ``OcrResult`` schema)
-    plus :data:`ROW_FIELDS`; :meth:`insert` sends them as one object container to
+    plus :data:`ROW_FIELDS`; a batch goes to ClickHouse as one object container into
     ``documents_avro`` (ClickHouse parses the bodies; its view fills ``documents``)."""
 
     def __init__(self, client: Any, schema: Schema) -> None:
         self.client = client
         self.row_schema = {**schema.raw, "name": "DocumentRow",
                            "fields": [*schema.raw["fields"], *({"name": n, "type": t} for n, t in ROW_FIELDS)]}
-        self._chunks: list[Any] = []
-        self._items: list[tuple[int, int, Any]] = []  # (partition, offset, body) of the buffered rows
-        self.written = 0
+        self._batch = DocumentBatch([], [])
 
     @property
     def pending(self) -> int:
-        return len(self._items)
+        return self._batch.n
 
     def add(self, partition: int, batch: list[tuple[int, Any]], too_late: set[int], late_update: set[int]) -> None:
         """Append ``(offset, body)`` pairs of one partition; ``too_late`` / ``late_update`` are
         the offsets with those flags."""
         tail = zigzag(VERSIONS()) + zigzag(partition)
-        chunks = self._chunks
+        chunks = self._batch.chunks
         flags = _FLAGS
         for off, body in batch:
             chunks.append(body)
             chunks.append(flags[(off in too_late, off in late_update)] + tail + zigzag(off))
-        self._items += [(partition, off, body) for off, body in batch]
+        self._batch.items.extend([(partition, off, body) for off, body in batch])
 
-    def insert(self) -> int:
-        """Write the buffered rows (one insert); returns how many. Raises on failure, keeping them."""
-        n = len(self._items)
-        if not n:
-            return 0
-        self._send(self._chunks, n)
-        self.clear()
-        self.written += n
-        return n
+    def take(self) -> DocumentBatch | None:
+        """The buffered rows (and an empty buffer), or None when there are none."""
+        batch = self._batch
+        if not batch.n:
+            return None
+        self._batch = DocumentBatch([], [])
+        return batch
+
+    def clear(self) -> None:
+        self._batch = DocumentBatch([], [])
+
+    def insert_batch(self, batch: DocumentBatch) -> None:
+        """One insert of ``batch`` (raises on failure)."""
+        self._send(batch.chunks, batch.n)
 
     def _send(self, chunks: list[Any], n: int) -> None:
         blob = container(self.row_schema, chunks, n)
         with CLICKHOUSE_LOCK:
             self.client.raw_insert("documents_avro", None, blob, fmt="Avro")
 
-    def clear(self) -> None:
-        self._chunks = []
-        self._items = []
-
-    def refused(self, parse: Callable[[Any], Any], max_refused: int = 10) -> dict[tuple[int, int], str]:
-        """After ClickHouse refused the buffered insert: ``(partition, offset) -> reason`` of the
-        rows it refuses on their own, found by bisection (the accepted halves are inserted —
+    def refused(self, batch: DocumentBatch, parse: Callable[[Any], Any],
+                max_refused: int = 10) -> dict[tuple[int, int], str]:
+        """After ClickHouse refused ``batch``: ``(partition, offset) -> reason`` of the rows it
+        refuses on their own, found by bisection (the accepted halves are inserted —
         harmless, the caller replays them from its checkpoint). ``parse`` (a full decode)
         names the reason. More than ``max_refused`` such rows means ClickHouse refuses
         everything: :class:`~streams.dlq.TransientError`, nothing is blamed on the records."""
@@ -90,14 +104,14 @@ class DocumentWriter:
 
         def bisect(lo: int, hi: int) -> None:
             try:
-                self._send(self._chunks[2 * lo:2 * hi], hi - lo)
+                self._send(batch.chunks[2 * lo:2 * hi], hi - lo)
                 return
             except Exception as exc:  # noqa: BLE001 - narrowed down below
                 if hi - lo == 1:
-                    p, off, body = self._items[lo]
+                    p, off, body = batch.items[lo]
                     try:
                         parse(body)
-                        why = f"ClickHouse refused it: {' '.join(str(exc).split())}"
+                        why = f"ClickHouse refused it: {constraint_reason(str(exc))}"
                     except Exception as parse_exc:  # noqa: BLE001
                         why = f"{type(parse_exc).__name__}: {parse_exc}"
                     bad[(p, off)] = why[:300]
@@ -108,7 +122,7 @@ class DocumentWriter:
             bisect(lo, mid)
             bisect(mid, hi)
 
-        bisect(0, len(self._items))
+        bisect(0, batch.n)
         return bad
 
 
@@ -118,7 +132,6 @@ class WindowWriter:
     def __init__(self, client: Any) -> None:
         self.client = client
         self._rows: list[list[Any]] = []
-        self.written = 0
 
     @property
     def pending(self) -> int:
@@ -134,22 +147,16 @@ class WindowWriter:
             VERSIONS(),
         ])  # fmt: skip
 
-    def add_rows(self, rows: list[list[Any]]) -> None:
-        """Rows already in table order (late updates)."""
-        self._rows += rows
+    def take(self) -> list[list[Any]]:
+        rows, self._rows = self._rows, []
+        return rows
 
     def clear(self) -> None:
         self._rows = []
 
-    def insert(self) -> int:
-        if not self._rows:
-            return 0
-        rows = self._rows
+    def insert_rows(self, rows: list[list[Any]]) -> None:
         with CLICKHOUSE_LOCK:
             self.client.insert("windows", rows, column_names=list(WINDOW_COLUMN_NAMES))
-        self._rows = []
-        self.written += len(rows)
-        return len(rows)
 
 
-__all__ = ["DocumentWriter", "ROW_FIELDS", "WindowWriter"]
+__all__ = ["DocumentBatch", "DocumentWriter", "ROW_FIELDS", "WindowWriter"]

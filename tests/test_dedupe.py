@@ -57,3 +57,15 @@ def test_eviction_by_event_time_and_size_raises_the_floor() -> None:
         idx.check(0, f"d{i}", i, 2 * MIN + i)
     idx.evict()
     assert idx.size() <= 3 and idx.floor(0) > 2 * MIN  # the size cap evicts the oldest and raises the floor
+
+
+def test_ids_leave_memory_only_once_their_rows_are_written() -> None:
+    idx = DedupeIndex(memory_ms=MIN, max_ids=100)
+    idx.check(0, "written", 0, 0)
+    idx.seq = 1  # the sink cut flush 0; what comes now is written by flush 1
+    idx.check(0, "in-flight", 1, 1_000)
+    idx.check(0, "new", 2, 10 * MIN)
+    assert idx.evict(written_seq=0) == 1  # flush 1 is not written yet: its old id stays
+    assert idx.check(0, "in-flight", 9, 1_000) is True
+    assert idx.check(0, "written", 9, 0) is None  # evicted: ClickHouse answers for it now
+    assert idx.evict(written_seq=1) == 1

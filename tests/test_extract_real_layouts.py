@@ -142,3 +142,10 @@ def test_invoice_labels_and_dates_of_several_countries(text, total, date, curren
     r = _extract(text)
     assert (r.values["total"], r.values["date"], r.values["currency"]) == (total, date, currency)
     assert r.values["vendor"] == text.split("\n")[0]
+
+
+def test_article_code_before_price_is_no_quantity():
+    r = _extract(GIFT_SHOP)
+    lamp = [i for i in r.line_items if i.amount == 55.9]
+    assert lamp and (lamp[0].quantity, lamp[0].unit_price) == (1.0, 55.9)
+    assert lamp[0].raw_text == "GF-TABLE LAMP/STITCH <i>\n62483 55.90 55.90"

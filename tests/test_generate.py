@@ -116,3 +116,21 @@ def test_duration_and_time_parsing() -> None:
 
     result = CliRunner().invoke(app, ["generate", "--backfill", "1h", "--duration", "1h"])
     assert result.exit_code == 1 and "exactly one of --duration" in " ".join(result.output.split())
+
+
+def test_old_events_interleave_history_with_live_traffic() -> None:
+    day = 86_400_000
+    kw = dict(rate=20, duration_s=600, start_ms=1_714_521_600_000, seed=3)
+    plain = list(generate_events(2, **kw))
+    mixed_stream = generate_events(2, **kw, old=0.3, old_span_ms=6 * day)
+    mixed = list(mixed_stream)
+    assert [e["document_id"] for e in list(generate_events(2, **kw, old=0.0))] == [e["document_id"] for e in plain]
+    old = [e for e in mixed if e["event_time"] < kw["start_ms"]]
+    assert 0.25 < len(old) / len(mixed) < 0.35
+    assert min(e["event_time"] for e in old) >= kw["start_ms"] - 6 * day
+    assert max(e["event_time"] for e in old) - min(e["event_time"] for e in old) > 4 * day  # spread over the span
+    positions = [i for i, e in enumerate(mixed) if e["event_time"] < kw["start_ms"]]
+    assert positions[0] < len(mixed) // 10 and positions[-1] > len(mixed) * 9 // 10  # interleaved, not a block
+    truth = mixed_stream.truth
+    assert min(t["min_event_time"] for t in truth.values()) == min(e["event_time"] for e in mixed)
+    assert list(generate_events(2, **kw, old=0.3, old_span_ms=6 * day)) == mixed  # deterministic

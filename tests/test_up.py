@@ -123,6 +123,14 @@ def test_up_watches_an_inbox_and_ctrl_c_stops_everything(tmp_path: Path) -> None
         assert pub.returncode == 0, pub.stdout + pub.stderr
         row2, _ = _first_seen(base, "beta", timeout_s=60)
         assert row2["source"] == "upload"
+        # and a plain S3 upload (no ocrstream code) through the bridge that `up` started with the stack
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=s.s3.endpoint, aws_access_key_id=s.s3.access_key,
+                          aws_secret_access_key=s.s3.secret_key, region_name=s.s3.region)
+        s3.put_object(Bucket=s.s3.documents_bucket, Key=f"gamma/{second.name}", Body=second.read_bytes() + b"\0")
+        row3, _ = _first_seen(base, "gamma", timeout_s=60)
+        assert row3["source"] == "s3-event"
 
         assert pipeline_processes(s), "the pipeline's processes should be running"
         text = stop_up(proc, out, signal.SIGINT)  # Ctrl-C
@@ -133,8 +141,9 @@ def test_up_watches_an_inbox_and_ctrl_c_stops_everything(tmp_path: Path) -> None
 
 
 @pytest.mark.integration
-def test_up_on_a_running_stack_stops_only_what_it_started(stack: Any, tmp_path: Path) -> None:
-    """SIGHUP (terminal closed): the worker and `up` are gone, the stack that ran before still runs."""
+def test_up_with_a_video_on_a_running_stack_stops_only_what_it_started(stack: Any, tmp_path: Path) -> None:
+    """``--video FILE``: its pages are OCR'd, the file's end is no failure; SIGHUP (terminal closed) stops
+    `up` and its worker while the stack that ran before keeps running."""
     if stack.stack is None:
         pytest.skip("`up` drives the embedded local stack")
     from ocrstream.stack import LocalStack
@@ -146,10 +155,19 @@ def test_up_on_a_running_stack_stops_only_what_it_started(stack: Any, tmp_path: 
         return {name: parts[name]["pid"] if parts[name]["up"] else None
                 for name in ("kafka", "s3", "bridge") if name in parts}
 
+    from ocrstream.demo import render_video
+
+    clip = render_video(tmp_path / "desk.mp4", pages=2, seed=5)
     before = running()
     assert all(before.values()), before
-    with running_up(s, free_port()) as (proc, out):
+    port = free_port()
+    with running_up(s, port, "--video", str(clip), "--business", "cam") as (proc, out):
         out.wait_for("Ctrl-C stops everything")
+        out.wait_for(f"video {clip} ended", timeout_s=60)
+        row, _ = _first_seen(f"http://127.0.0.1:{port}", "cam", timeout_s=90)
+        assert "pages out 2," in " ".join(out.text().split())  # the console wraps long lines
+        assert row["source"] == "video" and row["document_id"].startswith("desk-")
+        assert "PAGE" in _get(f"http://127.0.0.1:{port}/api/documents/{row['document_id']}")["text"].upper()
         workers = processes_with_marker(f"OCRSTREAM_CLICKHOUSE__DSN=chdb://{tmp_path / 'clickhouse'}",
                                         environ=True)
         workers = [p for p in workers if p != proc.pid]

@@ -477,6 +477,18 @@ def test_snapshot_restore_mid_stream_gives_identical_output(exact_limit: int) ->
     assert c.snapshot(partitions=[]) is not None
 
 
+def test_a_snapshot_does_not_change_when_the_operator_goes_on() -> None:
+    clock = Clock()
+    op = make_op(clock)
+    stream = random_stream(5, 400, partitions=2, businesses=3, late_prob=0.05)
+    offsets: dict[int, int] = {}
+    run(op, clock, stream[:200], offsets)
+    snap = op.snapshot()
+    frozen = json.dumps(snap, sort_keys=True)
+    run(op, clock, stream[200:], offsets)  # the committer serialises the snapshot meanwhile
+    assert json.dumps(snap, sort_keys=True) == frozen
+
+
 def test_revoke_and_assign_move_partitions_between_operators() -> None:
     stream = random_stream(12, 1200, partitions=2, businesses=5, late_prob=0.03)
     clock_a = Clock()

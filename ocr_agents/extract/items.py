@@ -20,6 +20,8 @@ def _item_from_numbers(desc: str, nums: list[Amount], lead_qty: float | None) ->
         qv, uv = nums[-3].value, nums[-2].value
         if close(qv * uv, amount):
             qty, unit, q = qv, uv, 1.0
+        elif lead_qty is None and close(uv, amount):  # "62483 55.90 55.90": an article code, one unit
+            qty, unit, q = 1.0, uv, 0.9
         elif lead_qty is None:
             qty, unit, q = qv, uv, 0.6
     if unit is None and len(nums) >= 2:
