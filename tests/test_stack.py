@@ -198,24 +198,21 @@ def test_up_while_another_process_holds_chdb_skips_migrations_and_keeps_it_runni
     handle = stack_factory("held")
     s = handle.settings
     env = {**os.environ, **s.as_env()}
-    cli = [sys.executable, "-m", "ocrstream"]
-    assert subprocess.run([*cli, "stack", "up"], env=env, capture_output=True, timeout=120).returncode == 0
+    before = handle.up(ephemeral=True)
     holder = subprocess.Popen([sys.executable, "-c", "from ocrstream.clickhouse import connect; from ocrstream.settings "
                                "import Settings; connect(Settings()); print('holding', flush=True); input()"],
                               env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        before = json.loads(subprocess.run([*cli, "stack", "status", "--json"], env=env, capture_output=True,
-                                           text=True).stdout)
-        up = subprocess.run([*cli, "stack", "up"], env=env, capture_output=True, text=True, timeout=120)
+        up = subprocess.run([sys.executable, "-m", "ocrstream", "stack", "up", "--ephemeral"], env=env,
+                            capture_output=True, text=True, timeout=120)
         assert up.returncode == 0, up.stderr
         assert "already running" in up.stderr and f"open in pid {holder.pid}" in up.stderr, up.stderr
-        after = json.loads(subprocess.run([*cli, "stack", "status", "--json"], env=env, capture_output=True,
-                                          text=True).stdout)
+        after = handle.stack.status()  # type: ignore[union-attr]
         assert after["ok"] and after["parts"]["kafka"]["pid"] == before["parts"]["kafka"]["pid"]
     finally:
         holder.communicate("\n", timeout=30)
-    assert subprocess.run([*cli, "stack", "down"], env=env, capture_output=True).returncode == 0
+    handle.down()
     assert not _pids_of(s.state_dir)
 
 
