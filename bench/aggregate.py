@@ -74,7 +74,7 @@ def make_settings(base: Settings, tag: str) -> Settings:
 
 
 def events(n: int, seed: int, hours: float = HOURS, start_ms: int = START_MS, old: float = 0.0):
-    from producers.events import generate_events
+    from synth.events import generate_events
 
     duration = hours * 3600
     return generate_events(5, rate=n / duration, duration_s=duration, start_ms=start_ms, seed=seed,

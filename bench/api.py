@@ -35,7 +35,7 @@ under the tmp state dir), and the server child also runs an
 ``AggregationSink(settings, client=<the API's client>)`` in a thread (as
 ``ocrstream demo`` does: one process owns chDB, serves the API and sinks).
 From the start of the warm-up to the end of the main phase this process
-publishes synthetic ``OcrResult`` events (``producers.events``) at N events/s
+publishes synthetic ``OcrResult`` events (``synth.events``) at N events/s
 into the SAME 10 businesses the load queries, with event times spread over
 the last hour of the benchmark week (the "live edge" every dashboard range
 ends at), so the queried minute windows change during the measurement (the
@@ -306,10 +306,10 @@ def http_get_json(port: int, path: str) -> dict:
 
 
 class Ingest:
-    """Publishes synthetic OcrResults at ``rate``/s in a thread (producers.events, paced)."""
+    """Publishes synthetic OcrResults at ``rate``/s in a thread (synth.events, producers.events, paced)."""
 
     def __init__(self, settings: object, rate: float, seconds: float) -> None:
-        from producers.events import generate_events
+        from synth.events import generate_events
 
         self.settings = settings
         self.rate = rate

@@ -2,7 +2,7 @@
 
     python bench/classify.py --n 30
 
-Renders ``n`` pages per type (docgen seeds ``80_000_000 + i``, half noisy; never used
+Renders ``n`` pages per type (synth.documents seeds ``80_000_000 + i``, half noisy; never used
 for training or tests), times :func:`ocr_agents.classify.classify_page` per page (wall and
 process CPU; rendering excluded; the model is loaded before timing) and ends with
 ``RESULT classify_ms_per_page=X accuracy=Y``.
@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ocr_agents.classify import DOC_TYPES, classify_page, load_model  # noqa: E402
-from producers.docgen import render_document  # noqa: E402
+from synth.documents import render_document  # noqa: E402
 
 SEED_BASE = 80_000_000
 

@@ -1,8 +1,8 @@
-"""End-to-end extraction accuracy: docgen receipts/invoices -> real OCR -> extract_fields.
+"""End-to-end extraction accuracy: rendered receipts/invoices -> real OCR -> extract_fields.
 
     python bench/extract_e2e.py --n 30 --engine onnx --model-size tiny
 
-Pages use docgen seeds ``--seed-base + i`` (default 70_000_000) (not used by any test or training). Prints
+Pages use synth.documents seeds ``--seed-base + i`` (default 70_000_000) (not used by any test or training). Prints
 per (kind, clean/noisy) accuracy of total and date (exact), plus vendor/currency/
 subtotal/tax, OCR seconds/page, and ends with
 ``RESULT total_acc_clean=.. date_acc_clean=.. total_acc_noisy=.. date_acc_noisy=..``.
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ocr_agents.extract import extract_fields  # noqa: E402
 from ocr_agents.types import OcrLine  # noqa: E402
-from producers.docgen import render_document  # noqa: E402
+from synth.documents import render_document  # noqa: E402
 
 SEED_BASE = 70_000_000
 

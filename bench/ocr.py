@@ -2,7 +2,7 @@
 
     python bench/ocr.py [--pages 60] [--quick] [--engines paddle,onnx,onnx:small,tesseract]
 
-Pages come from :func:`producers.docgen.render_document` (receipts, invoices,
+Pages come from :func:`synth.documents.render_document` (receipts, invoices,
 reports and forms; every other page noisy: rotation, perspective, blur, noise,
 JPEG artefacts, low contrast, shading). Each page is PNG-encoded once and every
 engine runs the full ``ocr_agents`` path on those bytes
@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ocr_agents.metrics import cer  # noqa: E402
+from synth.accuracy import cer  # noqa: E402
 from ocr_agents.pipeline import DocumentProcessor  # noqa: E402
 from ocrstream.settings import OcrSettings  # noqa: E402
-from producers.docgen import render_document  # noqa: E402
+from synth.documents import render_document  # noqa: E402
 
 KINDS = ("receipt", "invoice", "report", "form")
 FIELD_KINDS = ("receipt", "invoice")

@@ -32,9 +32,10 @@ import cv2  # noqa: E402
 
 from ocrstream.stack import LocalStack  # noqa: E402
 from ocrstream.topics import OCR_RESULTS, TopicSpec, ensure_topics  # noqa: E402
-from producers.events import generate_events, publish_events  # noqa: E402
+from producers.events import publish_events  # noqa: E402
+from synth.events import generate_events  # noqa: E402
 from producers.kafka_io import connect, flush, produce  # noqa: E402
-from producers.synthvideo import page_texts, text_page, write_page_video  # noqa: E402
+from synth.video import page_texts, text_page, write_page_video  # noqa: E402
 from producers.video import FrameSource, VideoProducer  # noqa: E402
 from tests.backends import local_settings  # noqa: E402
 

@@ -4,7 +4,7 @@
                                    [--variant NAME:FIELD=VALUE,FIELD=VALUE ...] [--show-errors N]
 
 ``--data`` (default ``../shared/data/receipts-sroie`` beside the repository) holds
-receipts in the SROIE layout (see :mod:`ocr_agents.evaluation`). Every receipt's JPEG
+receipts in the SROIE layout (see :mod:`synth.evaluation`). Every receipt's JPEG
 bytes go through the same :class:`~ocr_agents.pipeline.DocumentProcessor` the stream
 worker runs (decode, classify, route, preprocess, OCR, extract), with the OCR settings
 of the environment (``OCRSTREAM_OCR__*``) and ``--threads`` (default 2). That is the
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from ocr_agents.evaluation import (  # noqa: E402
+from synth.evaluation import (  # noqa: E402
     VENDOR_MIN_SIMILARITY,
     LabelledReceipt,
     load_sroie,

@@ -5,8 +5,8 @@ confidence in [0, 1]. It computes ~60 OpenCV layout features on a downscaled gre
 copy of the page (:func:`page_features`: aspect ratio, colour and grey-level
 statistics, ink density on a 3x3 grid, ruling lines, box/checkbox-like components,
 text-line blobs and their widths/alignment, deskewed projection profiles, edge
-density) and feeds them to a random forest trained on :mod:`producers.docgen`
-pages by :mod:`ocr_agents.train_classifier`.
+density) and feeds them to a random forest trained on :mod:`synth.documents`
+pages by :mod:`synth.train_classifier`.
 
 The forest is stored as plain arrays in ``ocr_agents/models/doctype_forest.npz``
 (no pickle: node features, thresholds, children and leaf class distributions),

@@ -1,6 +1,6 @@
 """``ocrstream`` command line: one entry point for every part of the pipeline.
 
-Data flow: ``publish``/``video``/``generate`` (producers) → Kafka topics →
+Data flow: ``publish``/``video`` (producers) or ``generate`` (synthetic load) → Kafka topics →
 ``worker`` (fetch → classify → OCR → extract → windows) → ``sink`` → ClickHouse
 → ``serve`` (API + dashboard). ``stack`` runs the embedded local services;
 ``demo`` runs everything end to end.
@@ -26,8 +26,8 @@ app = typer.Typer(
     name="ocrstream",
     help=(
         "Real-time document OCR analytics.\n\n"
-        "Data flow: publish / video / generate (producers) -> Kafka topics -> worker (fetch, classify, "
-        "OCR, extract) -> sink (event-time windows) -> ClickHouse -> serve (API + dashboard). "
+        "Data flow: publish / video (producers) or generate (synthetic load) -> Kafka topics -> worker "
+        "(fetch, classify, OCR, extract) -> sink (event-time windows) -> ClickHouse -> serve (API + dashboard). "
         "'stack' runs the embedded local services; 'demo' runs everything end to end on sample data; "
         "'up' runs it on your own documents (ocrstream up --watch DIR --business ID).\n\n"
         "Settings come from the environment (OCRSTREAM_*, e.g. OCRSTREAM_KAFKA__BOOTSTRAP; see "
@@ -212,7 +212,7 @@ def _register_subcommands() -> None:
     import importlib
 
     for module in ("ocr_agents.cli", "producers.cli", "producers.bridge_cli", "producers.import_cli", "streams.cli",
-                   "ocrstream.serve_cli", "ocrstream.up_cli"):
+                   "synth.cli", "ocrstream.serve_cli", "ocrstream.up_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

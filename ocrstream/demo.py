@@ -10,7 +10,7 @@
    (:class:`ocrstream.embedded.EmbeddedPipeline`, shared with ``ocrstream up``);
 4. backfills a recent history (:func:`backfill_history`): ``demo.history_hours``
    (24) of generated ``OcrResult`` events for four businesses with daily
-   patterns (``producers/history.py``), produced to the ``ocr-results`` topic
+   patterns (``synth/history.py``), produced to the ``ocr-results`` topic
    in event-time order, so the sink turns them into minute and hour windows
    like any result and every chart has curves at once. It is published before
    any live traffic, so none of it is late; a rerun on the same state only
@@ -51,7 +51,7 @@ from rich.table import Table
 from ocrstream.embedded import PipelineError, Stopped
 from ocrstream.embedded import preflight  # noqa: F401 - re-exported: part of this module's API
 from ocrstream.settings import Settings
-from producers.history import DEMO_PROFILES
+from synth.history import DEMO_PROFILES
 
 DEMO_BUSINESSES = ("demo-cafe", "demo-hardware")  # the rendered samples (real OCR) go to these
 HISTORY_BUSINESSES = tuple(p.business_id for p in DEMO_PROFILES)  # history + live: all four
@@ -99,7 +99,7 @@ def render_samples(out_dir: Path, seed: int = 7) -> dict[str, list[Path]]:
     import cv2
     from PIL import Image
 
-    from producers.docgen import render_document
+    from synth.documents import render_document
 
     out: dict[str, list[Path]] = {b: [] for b in DEMO_BUSINESSES}
     n = 0
@@ -123,7 +123,7 @@ def render_samples(out_dir: Path, seed: int = 7) -> dict[str, list[Path]]:
 
 
 def render_video(path: Path, pages: int = 3, seed: int = 7) -> Path:
-    from producers.synthvideo import page_texts, text_page, write_page_video
+    from synth.video import page_texts, text_page, write_page_video
 
     images = [text_page(lines) for lines in page_texts(pages, seed=seed)]
     write_page_video(path, images, size=(1280, 720), fps=30.0, hold_frames=40, seed=seed)
@@ -184,11 +184,11 @@ def backfill_history(settings: Settings, client: Any, now_ms: int) -> HistoryRes
     At-least-once like any producer (a repeat carries the same document id and
     the sink drops it). Writes what it published (span, seed, scale, events
     per business, profiles) to ``<state_dir>/demo/history.json``: the same
-    arguments to :func:`producers.history.daily_history` replay it exactly.
+    arguments to :func:`synth.history.daily_history` replay it exactly.
     Raises :class:`DemoError` when the broker refused events.
     """
     from producers.events import publish_events
-    from producers.history import daily_history
+    from synth.history import daily_history
 
     d = settings.demo
     start, end, covered = history_span(settings, client, now_ms)

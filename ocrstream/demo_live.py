@@ -5,7 +5,7 @@ until :meth:`LiveTrickle.stop`, publishes through the same producers a user
 would use:
 
 * every ``demo.live_document_interval_s``: one rendered document
-  (:func:`producers.docgen.render_document`: receipts and invoices mostly,
+  (:func:`synth.documents.render_document`: receipts and invoices mostly,
   some forms, reports and photos, every third one a noisy scan) for the next
   business in turn, uploaded and published as a ``DocumentRef`` by
   :class:`producers.publish.DocumentPublisher` (``source=upload``, event time
@@ -157,7 +157,7 @@ class LiveTrickle:
         """Render document ``n`` of this run and publish it for the next business in turn."""
         import cv2
 
-        from producers.docgen import render_document
+        from synth.documents import render_document
         from producers.publish import discover
 
         business = self.businesses[n % len(self.businesses)]

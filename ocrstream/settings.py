@@ -280,7 +280,7 @@ class DemoSettings(BaseModel):
 
     Before the sample documents, the demo backfills ``history_hours`` of
     generated ``OcrResult`` events for its businesses (daily patterns:
-    ``producers/history.py``) through the same topics and sink; while it
+    ``synth/history.py``) through the same topics and sink; while it
     serves, it publishes a rendered document every ``live_document_interval_s``
     and a short video clip of pages every ``live_video_interval_s`` (0 = none),
     OCR'd by the worker like any upload.

@@ -25,7 +25,7 @@ def import_cmd(
     Exit code 1 when any line was bad or not delivered.
     """
     from ocrstream.cli import console, fail, state
-    from producers.cli import _progress
+    from producers.cli import progress_bar
     from producers.errors import ProducerError
     from producers.importer import import_files
 
@@ -33,7 +33,7 @@ def import_cmd(
         fail(f"--format must be auto, jsonl or csv, not {fmt!r}")
         return
     try:
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("importing", total=None, info="")
 
             def on_file(path: Path) -> None:

@@ -47,7 +47,7 @@ from ocrstream.codec import make_serde
 from ocrstream.settings import Settings
 from ocrstream.topics import OCR_RESULTS
 from producers.errors import ProducerError
-from producers.generate import parse_time_ms
+from producers.times import parse_time_ms
 from producers.kafka_io import connect, flush, produce
 
 log = logging.getLogger(__name__)

@@ -52,7 +52,7 @@ def small_pages(n: int, seed: int = 5) -> list[bytes]:
     """``n`` small rendered pages (PNG, about 320 x 680 px), a few distinct ones reused with different ids."""
     import cv2
 
-    from producers.docgen import render_document
+    from synth.documents import render_document
 
     kinds = ("receipt", "invoice", "form", "receipt")
     distinct = []

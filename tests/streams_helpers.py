@@ -31,7 +31,7 @@ def stream_settings(settings: Settings, **extra: Any) -> Settings:
 def make_events(n: int = 50_000, businesses: int = 5, seed: int = 11, late: float = 0.01,
                 out_of_order: float = 0.05):
     """``n`` OcrResult events over HOURS of event time, some out of order, some late."""
-    from producers.events import generate_events
+    from synth.events import generate_events
 
     duration_s = HOURS * 3600
     return generate_events(businesses, rate=n / duration_s, duration_s=duration_s, start_ms=START_MS, seed=seed,
@@ -54,7 +54,8 @@ def publish_with_backfill(settings: Settings, n: int = 50_000, backfill: int = 3
     """``n`` live events (as :func:`publish`) with, interleaved at random positions, a backfill
     of the same businesses from the 6 days before (late updates) and events 8-9 days old
     (too late). Returns (delivered, too-late count)."""
-    from producers.events import generate_events, publish_events
+    from producers.events import publish_events
+    from synth.events import generate_events
 
     live = list(make_events(n))
     old = list(generate_events(5, rate=backfill / (6 * 86_400), duration_s=6 * 86_400, start_ms=START_MS - 6 * 86_400_000,

@@ -391,7 +391,7 @@ def test_document_detail_for_the_document_view(stack: Any, ch: Any) -> None:
     import numpy as np
 
     from ocrstream.objectstore import ObjectStore
-    from producers.docgen import render_document
+    from synth.documents import render_document
 
     a = uid()
     settings = stack.settings

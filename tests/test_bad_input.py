@@ -64,8 +64,8 @@ def test_bad_records_go_to_dlq_and_good_ones_flow(settings, tmp_path):
     """34 kinds of bad input, each dead-lettered at once with its stage, class and reason (a bounded
     excerpt + the source position, never the payload), while good documents keep flowing - also on
     the partitions behind a FIFO or a 9 MB poison record."""
-    from ocr_agents.pdfwrite import PdfPageSpec, write_pdf
-    from producers.docgen import render_document
+    from synth.pdf import PdfPageSpec, write_pdf
+    from synth.documents import render_document
     from tests.test_ocr_inputs import jpeg_with_size
 
     root = tmp_path / "files"

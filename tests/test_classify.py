@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ocr_agents.classify import DOC_TYPES, FEATURE_NAMES, MODEL_PATH, classify_page, load_model, page_features
-from ocr_agents.train_classifier import SCALES, TEST_SEED_BASE
-from producers.docgen import render_document
+from synth.train_classifier import SCALES, TEST_SEED_BASE
+from synth.documents import render_document
 
 N_PER_TYPE = 20
 
@@ -79,7 +79,7 @@ def test_real_receipts_are_receipts() -> None:
     """The shipped model types the real scanned receipts of the dev set as receipts (>= 95 %).
 
     These pages are in its training set; the held-out figure (5-fold by page) is what
-    ``python -m ocr_agents.train_classifier`` prints and the README quotes."""
+    ``python -m synth.train_classifier`` prints and the README quotes."""
     got = [classify_page(cv2.imread(str(p)))[0] for p in sorted(REAL_RECEIPTS.glob("*.jpg"))]
     assert len(got) == 100
     assert got.count("receipt") >= 95, {k: got.count(k) for k in set(got)}

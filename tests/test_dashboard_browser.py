@@ -10,7 +10,7 @@ The module's pipeline (fixture ``pipeline``): the session stack's broker and S3,
 an aggregation sink running in a thread of this process (it owns the chDB
 handle) and the API + dashboard served from the same process, as in
 ``ocrstream demo``. Into it go 24 hours of generated ``OcrResult`` events for
-four businesses with a daily pattern (``tests/history.py``), published to the
+four businesses with a daily pattern (``synth/history.py``), published to the
 real ``ocr-results`` topic, and one real document: a rendered receipt in the
 documents bucket, read by the OCR pipeline the workers run
 (``streams.ocr_stage.run_job``) and published the same way as the newest event.
@@ -50,7 +50,7 @@ from ocrstream.api import create_app, sample
 from ocrstream.api.queries import METRICS
 from ocrstream.api.server import BackgroundServer
 from ocrstream.clickhouse import connect
-from tests.history import daily_history, total_events
+from synth.history import BusinessProfile, Disorder, daily_history
 from tests.streams_helpers import stream_settings
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -190,6 +190,11 @@ def chromium(tmp_path: Path) -> Iterator[CdpPipe]:
 
 TOKEN = "ops-token"  # scope "*"
 BUSINESSES = ("acme-market", "blue-cafe", "northwind", "globex")
+# The history: busy and quiet businesses, quiet at night (gappy minute windows), a peak at 13:00 UTC,
+# a few events out of order and 1% late (2-8 minutes behind: late updates of final minute windows).
+HISTORY_PROFILES = tuple(BusinessProfile(b, peak, ((13.0, 1.0, 4.0),), night=0.12)
+                         for b, peak in zip(BUSINESSES, (10.8, 7.6, 6.2, 5.4)))
+HISTORY_DISORDER = Disorder(out_of_order=0.05, max_disorder_ms=2_000, late=0.01, late_delay_ms=(120_000, 480_000))
 SHOTS_ENV = "OCRSTREAM_SCREENSHOTS"  # directory to write the screenshots of this run into (e.g. docs/)
 DOCUMENT_ENV = "OCRSTREAM_SCREENSHOT_DOCUMENT"  # optional image for the real document (default: a rendered receipt)
 
@@ -211,7 +216,7 @@ def real_document(settings: Any, business: str, event_time_ms: int) -> dict[str,
     import cv2
 
     from ocrstream.objectstore import ObjectStore
-    from producers.docgen import render_document
+    from synth.documents import render_document
     from streams.ocr_stage import OcrJob, run_job
 
     explicit = os.environ.get(DOCUMENT_ENV)
@@ -255,10 +260,11 @@ def pipeline(stack: Any) -> Iterator[Pipeline]:
     try:
         end_ms = int(time.time() * 1000) - 5_000
         real = real_document(s, BUSINESSES[0], end_ms)
-        events, streams = daily_history(BUSINESSES, end_ms - 30_000, seed=3)
-        stats = publish_events(s, itertools.chain(events, [real]))
+        history = daily_history(HISTORY_PROFILES, end_ms - 30_000 - 86_400_000, end_ms - 30_000, seed=3,
+                                disorder=HISTORY_DISORDER)
+        stats = publish_events(s, itertools.chain(history, [real]))
         assert stats.failed == 0, stats.errors
-        n = total_events(streams)
+        n = history.total
         deadline = time.monotonic() + 180
         while count_documents(client) < n + 1:
             assert worker.is_alive(), "the sink thread died"

@@ -45,7 +45,7 @@ def _series(base: str, business: str, granularity: str, start_ms: int, end_ms: i
 
 def check_history(base: str, history: dict[str, Any]) -> None:
     """The backfill, read back through the API: every generated event counted once, in windows over 24 h."""
-    from producers.history import BusinessProfile, expected_counts
+    from synth.history import BusinessProfile, expected_counts
 
     profiles = [BusinessProfile(p["business_id"], p["peak_per_minute"], tuple(map(tuple, p["peaks"])), p["night"])
                 for p in history["profiles"]]

@@ -1,4 +1,4 @@
-"""producers.docgen: deterministic rendered pages with consistent ground truth."""
+"""synth.documents: deterministic rendered pages with consistent ground truth."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from producers.docgen import DATE_STYLES, KINDS, format_amount, format_date, generate_corpus, render_document
+from synth.documents import DATE_STYLES, KINDS, format_amount, format_date, generate_corpus, render_document
 
 
 def _digest(img: np.ndarray) -> str:

@@ -25,7 +25,8 @@ from ocrstream.clickhouse import connect
 from ocrstream.codec import make_serde
 from ocrstream.tables import STATUS_LATE_UPDATE
 from ocrstream.topics import LATE_EVENTS, ensure_topics
-from producers.events import generate_events, publish_events
+from producers.events import publish_events
+from synth.events import generate_events
 from streams.sink import REASON_HEADER, AggregationSink
 from streams.verify import compare
 from tests.streams_helpers import read_topic, stream_settings

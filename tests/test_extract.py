@@ -9,7 +9,7 @@ import pytest
 
 from ocr_agents.extract import ExtractionResult, extract_fields, find_amounts, find_dates
 from ocr_agents.types import OcrLine
-from producers.docgen import render_document
+from synth.documents import render_document
 
 
 def _lines(text: str, conf: float = 0.97) -> list[OcrLine]:

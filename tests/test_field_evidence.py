@@ -87,7 +87,7 @@ def test_evidence_reaches_clickhouse(settings) -> None:
     from ocrstream.kafka import make_producer
     from ocrstream.settings import OcrSettings
     from ocrstream.topics import OCR_RESULTS, ensure_topics
-    from producers.docgen import render_document
+    from synth.documents import render_document
     from streams.sink import AggregationSink
     from tests.streams_helpers import stream_settings
 
@@ -122,7 +122,7 @@ def test_large_page_is_scaled_down_for_ocr_and_boxes_stay_in_its_pixels() -> Non
     the page's own pixels (the total's box covers the printed total of the big page)."""
     from ocr_agents.pipeline import DocumentProcessor
     from ocrstream.settings import OcrSettings
-    from producers.docgen import render_document
+    from synth.documents import render_document
 
     image, truth = render_document("receipt", 21)
     big = cv2.resize(image, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)

@@ -14,8 +14,8 @@ from ocrstream.codec import make_serde
 from ocrstream.settings import Settings
 from ocrstream.topics import OCR_RESULTS, ensure_topics
 from producers.errors import ProducerError
-from producers.events import generate_events
-from producers.generate import parse_duration, parse_time_ms
+from synth.events import generate_events
+from producers.times import parse_duration, parse_time_ms
 from tests.test_publish import read_topic
 
 START = "2024-05-01T00:00:00Z"

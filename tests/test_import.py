@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from ocrstream.cli import app
 from ocrstream.clickhouse import connect
 from ocrstream.topics import ensure_topics
-from producers.events import generate_events, publish_events
+from producers.events import publish_events
+from synth.events import generate_events
 from producers.importer import to_ocr_result
 from streams.sink import AggregationSink
 from streams.verify import compare

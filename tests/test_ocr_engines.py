@@ -14,9 +14,9 @@ import pytest
 from ocr_agents.engines.base import BaseEngine, engine_names, get_engine
 from ocr_agents.errors import UnknownEngine
 from ocr_agents.lines import TextBox, clean_text, estimate_text_angle, group_lines, lines_text
-from ocr_agents.metrics import cer, normalize_text
+from synth.accuracy import cer, normalize_text
 from ocr_agents.preprocess import estimate_skew, prepare_page, rotate_small
-from producers.docgen import render_document
+from synth.documents import render_document
 
 # Clean receipt bounds per engine; measured CERs are well below (see bench/ocr.py).
 CLEAN_CER = {"onnx": 0.04, "paddle": 0.05, "tesseract": 0.06}

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ocr_agents import errors
 from ocr_agents.io import Limits, is_usable_text, open_document, sniff_media_type
-from ocr_agents.pdfwrite import PdfPageSpec, write_pdf
+from synth.pdf import PdfPageSpec, write_pdf
 from ocr_agents.pipeline import DocumentProcessor
 from ocrstream.settings import OcrSettings
 

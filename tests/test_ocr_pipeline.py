@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 
 from ocr_agents.cli import register
 from ocr_agents.errors import CorruptImage, ImageTooLarge, UnknownEngine
-from ocr_agents.metrics import cer
-from ocr_agents.pdfwrite import PdfPageSpec, write_pdf
+from synth.accuracy import cer
+from synth.pdf import PdfPageSpec, write_pdf
 from ocr_agents.pipeline import DocumentProcessor, to_record
 from ocr_agents.preprocess import rotate_quadrant
 from ocrstream.settings import REPO_ROOT, OcrSettings
-from producers.docgen import render_document
+from synth.documents import render_document
 
 SCHEMA = fastavro.parse_schema(json.loads((REPO_ROOT / "schemas" / "OcrResult.avsc").read_text()))
 

@@ -19,7 +19,7 @@ from ocrstream.kafka import make_consumer, read_all
 from ocrstream.objectstore import ObjectStore
 from ocrstream.settings import Settings
 from ocrstream.topics import DOCUMENTS, ensure_topics
-from producers.docgen import generate_corpus
+from synth.documents import generate_corpus
 from producers.ledger import PublishLedger
 from producers.media import sniff_media_type
 

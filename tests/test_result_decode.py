@@ -12,7 +12,7 @@ from ocrstream.avro_prefix import compile_prefix_reader, container
 from ocrstream.codec import MAGIC, CodecError, Schema, load_schema, make_serde
 from ocrstream.paths import schemas_dir
 from ocrstream.settings import Settings
-from producers.events import generate_events
+from synth.events import generate_events
 from streams.decode import ResultDecoder
 from streams.dlq import PermanentError, UnknownBusiness
 from streams.validation import PREFIX, FutureEventTime, RecordTooLarge

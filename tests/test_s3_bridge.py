@@ -302,7 +302,7 @@ def test_put_object_into_the_running_stack_appears_in_the_api(stack: Any) -> Non
 
     from ocrstream.api import create_app
     from ocrstream.clickhouse import connect
-    from producers.docgen import render_document
+    from synth.documents import render_document
     from streams.sink import AggregationSink
 
     status = stack.stack.status()

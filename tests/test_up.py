@@ -39,7 +39,7 @@ def _receipt(dest: Path) -> tuple[Path, list[str]]:
         return target, [w for w in truth["company"].split() if len(w) > 3]
     import cv2
 
-    from producers.docgen import render_document
+    from synth.documents import render_document
 
     image, truth = render_document("receipt", 5)
     target = dest.with_suffix(".png")

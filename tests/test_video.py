@@ -17,7 +17,7 @@ from ocrstream.codec import make_serde
 from ocrstream.settings import Settings
 from ocrstream.topics import VIDEO_FRAMES, ensure_topics
 from producers.errors import SourceUnavailable
-from producers.synthvideo import page_texts, text_page, write_page_video
+from synth.video import page_texts, text_page, write_page_video
 from producers.video import FrameSource, VideoProducer
 from tests.test_publish import _assert_one_line_error, read_topic
 

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocr_agents.metrics import edit_distance
+from synth.accuracy import edit_distance
 
 VENDOR_MIN_SIMILARITY = 0.8
 _MONTHS = {m: i + 1 for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",

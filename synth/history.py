@@ -1,4 +1,4 @@
-"""A recent history of synthetic ``OcrResult`` events with daily patterns (the demo's backfill).
+"""A recent history of synthetic ``OcrResult`` events with daily patterns (the demo's backfill, dashboard tests).
 
 Each business has a :class:`BusinessProfile`: a peak rate (documents per
 minute) and a daily shape over the UTC hour of day — Gaussian bumps (a
@@ -6,13 +6,16 @@ breakfast rush, a lunch peak, an afternoon) above a night floor — so traffic
 is quiet at night, peaks at lunch and differs in size between businesses.
 
 :func:`daily_history` turns profiles and a span ``[start_ms, end_ms)`` into a
-:class:`History`: per business, one :func:`producers.events.generate_events`
+:class:`History`: per business, one :func:`synth.events.generate_events`
 stream at the business's peak rate, thinned by the shape (an event at time
 ``t`` is kept with probability ``shape(t)``, so the kept events are a Poisson
 process whose rate follows the curve); the businesses' streams are merged in
-event-time order. Nothing is out of order and nothing is late: published
-before any newer traffic, no window of it closes before its last event
-arrived. Same arguments, same events (document ids included).
+event-time order. By default nothing is out of order and nothing is late:
+published before any newer traffic, no window of it closes before its last
+event arrived. ``disorder`` (:class:`Disorder`) makes a fraction of each
+business's events out of order or late, as :func:`~synth.events.generate_events`
+does (the merge keeps each stream's arrival order). Same arguments, same events
+(document ids included).
 
 :attr:`History.counts` (events per business) and :attr:`History.total` are
 complete once the history has been iterated (e.g. by
@@ -28,6 +31,8 @@ import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from synth.events import generate_events
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -70,6 +75,21 @@ DEMO_PROFILES: tuple[BusinessProfile, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Disorder:
+    """Out-of-order and late events of a history (fractions of each business's events, as in
+    :func:`synth.events.generate_events`: ``out_of_order`` ones 1..``max_disorder_ms`` early,
+    ``late`` ones ``late_delay_ms[0]..[1]`` ms behind their arrival position)."""
+
+    out_of_order: float = 0.0
+    max_disorder_ms: int = 4_000
+    late: float = 0.0
+    late_delay_ms: tuple[int, int] = (120_000, 600_000)
+
+
+IN_ORDER = Disorder()
+
+
 @dataclass
 class History:
     """Events of :func:`daily_history`, merged in event-time order; iterate once."""
@@ -79,6 +99,7 @@ class History:
     end_ms: int
     seed: int = 0
     scale: float = 1.0
+    disorder: Disorder = IN_ORDER
     counts: dict[str, int] = field(default_factory=dict)
     _started: bool = False
 
@@ -98,14 +119,14 @@ class History:
         return sum(self.counts.values())
 
     def _business(self, k: int, profile: BusinessProfile) -> Iterator[dict[str, Any]]:
-        from producers.events import generate_events
-
         rate = profile.peak_per_minute * self.scale / 60.0
         duration_s = (self.end_ms - self.start_ms) / 1000.0
         if rate * duration_s < 1:
             return
+        d = self.disorder
         stream = generate_events((profile.business_id,), rate, duration_s, self.start_ms,
-                                 seed=self.seed * 1000 + k, templates=64)
+                                 seed=self.seed * 1000 + k, templates=64, out_of_order=d.out_of_order,
+                                 max_disorder_ms=d.max_disorder_ms, late=d.late, late_delay_ms=d.late_delay_ms)
         keep = random.Random(f"history:{self.seed}:{profile.business_id}")
         for event in stream:
             if keep.random() < profile.shape(event["event_time"]):
@@ -121,18 +142,19 @@ class History:
 
 
 def daily_history(profiles: Iterable[BusinessProfile], start_ms: int, end_ms: int, *, seed: int = 0,
-                  scale: float = 1.0) -> History:
+                  scale: float = 1.0, disorder: Disorder = IN_ORDER) -> History:
     """``OcrResult`` dicts over ``[start_ms, end_ms)`` following each profile's day (module docstring).
 
     ``scale`` multiplies every business's rate.
     """
-    return History(tuple(profiles), int(start_ms), int(end_ms), seed=seed, scale=scale)
+    return History(tuple(profiles), int(start_ms), int(end_ms), seed=seed, scale=scale, disorder=disorder)
 
 
 def expected_counts(profiles: Iterable[BusinessProfile], start_ms: int, end_ms: int, *, seed: int = 0,
-                    scale: float = 1.0, before_ms: int | None = None) -> dict[str, int]:
+                    scale: float = 1.0, before_ms: int | None = None,
+                    disorder: Disorder = IN_ORDER) -> dict[str, int]:
     """Events per business that :func:`daily_history` with these arguments yields (event time < ``before_ms``)."""
-    history = daily_history(profiles, start_ms, end_ms, seed=seed, scale=scale)
+    history = daily_history(profiles, start_ms, end_ms, seed=seed, scale=scale, disorder=disorder)
     out = {p.business_id: 0 for p in history.profiles}
     for event in history:
         if before_ms is None or event["event_time"] < before_ms:

@@ -1,9 +1,9 @@
 """Train the page-type forest of :mod:`ocr_agents.classify` on generated and real pages.
 
-    python -m ocr_agents.train_classifier --out ocr_agents/models/doctype_forest.npz \\
+    python -m synth.train_classifier --out ocr_agents/models/doctype_forest.npz \\
         --n-per-class 200 --seed 1 [--real-receipts ../shared/data/receipts-sroie] [--no-real]
 
-Generated pages: for each type in :data:`~ocr_agents.classify.DOC_TYPES`, docgen seeds
+Generated pages: for each type in :data:`~ocr_agents.classify.DOC_TYPES`, synth.documents seeds
 ``seed * 1_000_000 + i`` (``i < n_per_class``), alternately clean and noisy, at dpi
 scales cycling through :data:`SCALES` (so page size in pixels is no shortcut).
 Held-out generated pages: seeds ``EVAL_SEED_BASE + i`` (never used for training; the
@@ -40,7 +40,7 @@ import numpy as np
 
 from ocr_agents.classify import DOC_TYPES, FEATURE_NAMES, MODEL_PATH, ForestModel, page_features
 from ocrstream.settings import REPO_ROOT
-from producers.docgen import render_document
+from synth.documents import render_document
 
 DEFAULT_RECEIPTS = REPO_ROOT.parent / "shared" / "data" / "receipts-sroie"
 DEFAULT_CACHE = REPO_ROOT / ".cache" / "realpages"
@@ -80,7 +80,7 @@ EVAL_SEED_BASE = 50_000_000
 TEST_SEED_BASE = 90_000_000
 
 
-SCALES = (1.0, 0.8, 1.0, 1.3)  # docgen dpi_scale cycle: pages come at several resolutions
+SCALES = (1.0, 0.8, 1.0, 1.3)  # render_document dpi_scale cycle: pages come at several resolutions
 
 
 def _feat(job: tuple[str, int, bool, float]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""A tiny PDF writer for tests, benchmarks and producers (no dependencies).
+"""A tiny PDF writer for tests and benchmarks (no dependencies).
 
 Writes pages that carry a text layer (Helvetica, real extractable text), a
 full-page JPEG scan, or both. With ``password_protected=True`` the file gets a
