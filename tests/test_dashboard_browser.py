@@ -619,7 +619,11 @@ def test_dashboard_draws_filters_and_refreshes(chromium: CdpPipe, pipeline: Pipe
     # the summary's total row sums the windows: 1 + 2 + ... + 40
     assert chromium.evaluate("document.getElementById('summary').dataset.totalDocuments") == str(sum(range(1, 41)))
 
-    # compare two businesses -> two series on the union of x values; b's line breaks where it has no window
+    # compare two businesses -> two series on the union of x values; b's line breaks where it has no window.
+    # b may be missing from a business list the API cached a moment ago: the auto-refresh brings it in
+    chromium.wait_for(f"!!document.querySelector('#businesses input[value=\"{b}\"]')", timeout=20,
+                      what="the new business in the picker")
+    loads = int(chromium.evaluate("document.body.dataset.loads"))
     chromium.evaluate(f"""(() => {{
         for (const i of document.querySelectorAll('#businesses input')) i.checked = (i.value === '{a}' || i.value === '{b}');
         document.querySelector('#businesses input').dispatchEvent(new Event('change'));

@@ -514,6 +514,8 @@
 
   async function load(reason) {
     if (inFlight) { pending = reason; return; }
+    if (reason === "refreshed" && !state.signedOut) await refreshBusinesses();
+    if (inFlight) { pending = reason; return; }
     readForm();
     const q = query();
     body.dataset.query = q.toString();
@@ -573,11 +575,31 @@
     if ($("auto").checked) timer = setInterval(() => load("refreshed"), state.config.refresh_s * 1000);
   }
 
+  /** Refresh the business list (new businesses appear as they arrive); the user's ticks are kept. */
+  async function refreshBusinesses() {
+    let ids;
+    try {
+      ids = await businessIds();
+    } catch (e) {
+      return;  // the data load below reports the error
+    }
+    const known = new Set(state.all);
+    const added = ids.filter((id) => !known.has(id));
+    if (!added.length) return;
+    const ticked = Array.from($("businesses").querySelectorAll("input:checked")).map((i) => i.value);
+    state.all = state.all.concat(added).sort();
+    renderBusinessPicker(ticked);
+  }
+
+  async function businessIds() {
+    return (await O.api("api/businesses")).businesses.map((b) => b.business_id);
+  }
+
   async function loadBusinesses(wanted) {
     let ids = [];
     state.signedOut = false;
     try {
-      ids = (await O.api("api/businesses")).businesses.map((b) => b.business_id);
+      ids = await businessIds();
     } catch (e) {
       if (e.status !== 401) throw e;
       state.signedOut = true;
