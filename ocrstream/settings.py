@@ -146,7 +146,7 @@ class StreamSettings(BaseModel):
     retry_backoff_ms: int = 200
     # Dead letters keep this many leading bytes of the failed record (never all of it)
     dead_letter_excerpt_bytes: int = Field(1024, ge=0, le=1_048_576)
-    # --- streams (issue 5): worker, aggregation sink, exactly-once effect ---
+    # --- streams: worker, aggregation sink, exactly-once effect ---
     # Faust OCR worker: documents in flight per worker (fills the OCR pool)
     agent_concurrency: int = Field(0, ge=0, description="0 = ocr_workers")
     ocr_pool: Literal["process", "thread"] = "process"
@@ -159,7 +159,7 @@ class StreamSettings(BaseModel):
     # Aggregation sink (consumes ocr-results, owns the window operator)
     sink_group: str = "ocrstream-sink"
     sink_poll_batch: int = 10_000
-    # --- event time (issue 11): closing strategy, allowed lateness, dedupe, validation ---
+    # --- event time: closing strategy, allowed lateness, dedupe, validation ---
     # Whose clock closes a window: "key" (each business's own watermark, default), "partition"
     # (one watermark per input partition) or "operator" (Flink's min over active partitions).
     watermark_scope: Literal["key", "partition", "operator"] = "key"

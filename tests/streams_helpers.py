@@ -1,4 +1,4 @@
-"""Helpers shared by the streams tests (issue 5): settings, event generation, sink runs."""
+"""Helpers shared by the streams tests: settings, event generation, sink runs."""
 
 from __future__ import annotations
 

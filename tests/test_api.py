@@ -268,7 +268,7 @@ SVG_PAYLOAD = (b'<svg xmlns="http://www.w3.org/2000/svg" onload="document.title=
 
 
 def test_image_route_types_objects_by_their_bytes_only(stack: Any, ch: Any) -> None:
-    """Stored XSS (issue 13): the stored ContentType and the suffix never decide what is served."""
+    """Stored XSS: the stored ContentType and the suffix never decide what is served."""
     from ocrstream.objectstore import ObjectStore
 
     a = uid()

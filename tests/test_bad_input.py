@@ -1,5 +1,5 @@
 """Bad input through the Faust OCR worker: every kind lands in the DLQ with its reason,
-while good documents keep flowing to ``ocr-results`` (issue 5).
+while good documents keep flowing to ``ocr-results``.
 
 Runs ``ocrstream worker`` as a subprocess (real Faust worker, real OCR pool)
 against the session stack's broker and S3.

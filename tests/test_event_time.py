@@ -1,4 +1,4 @@
-"""Event time as businesses send documents (issue 11), against the real stack.
+"""Event time as businesses send documents, against the real stack.
 
 A pipeline already holds live data of three businesses (their windows are final).
 Then documents arrive with event times from minutes to 6 days in the past — for

@@ -5,7 +5,7 @@
 * a bridge killed with SIGKILL and restarted neither loses nor repeats an upload, and
   leaves no ``weed filer.meta.tail`` behind;
 * the production path: MinIO-format notifications on the ``s3-events`` topic;
-* the "Done when" of issue 12: a file put into the documents bucket of the running local
+* a file put into the documents bucket of the running local
   stack with boto3 ``put_object`` appears in the API with the business of its key prefix.
 """
 
@@ -291,7 +291,7 @@ def test_kafka_source_bridges_minio_notifications(settings: Settings) -> None:
     assert again.notifications == 0
 
 
-# ---------------------------------------------------------------- "Done when" (issue 12)
+# ---------------------------------------------------------------- plain S3 client into the running stack
 
 @pytest.mark.slow
 @pytest.mark.skipif(BACKEND != "local", reason="the bridge of the embedded local stack (SeaweedFS); "

@@ -150,7 +150,7 @@ def test_every_documents_column_of_a_full_record_and_of_an_old_writer(settings):
 
 
 def test_bad_records_are_dead_lettered_with_the_reason_and_never_counted(settings):
-    """Every bad input of the sink (issue 13): dead-lettered with its class and reason, good
+    """Every bad input of the sink: dead-lettered with its class and reason, good
     records keep flowing, nothing bad moves a watermark, enters a checkpoint or a table —
     window fields checked before the operator, the others by ClickHouse's constraints
     (the sink then resumes from its checkpoint without them), a body whose window prefix

@@ -194,7 +194,7 @@ def test_up_on_a_running_stack_says_so_and_a_failure_stops_nothing_it_did_not_st
 
 
 def test_up_while_another_process_holds_chdb_skips_migrations_and_keeps_it_running(stack_factory) -> None:
-    """The `stack up` of issue 13: a sink/API/demo owns chDB; up must neither fail nor stop anything."""
+    """`stack up` while a sink/API/demo owns chDB; up must neither fail nor stop anything."""
     handle = stack_factory("held")
     s = handle.settings
     env = {**os.environ, **s.as_env()}

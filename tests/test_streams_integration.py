@@ -1,4 +1,4 @@
-"""50,000 synthetic OcrResults through the aggregation sink into ClickHouse (issue 5).
+"""50,000 synthetic OcrResults through the aggregation sink into ClickHouse.
 
 Every minute and hour window in ``windows`` must equal a direct SQL aggregation
 over the raw ``documents`` table; late events are all accounted for (in the

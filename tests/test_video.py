@@ -73,10 +73,8 @@ def test_video_publishes_one_frame_per_page(settings: Settings, tmp_path: Path) 
 
 @pytest.mark.integration
 def test_video_pages_ocr_text_matches(settings: Settings, tmp_path: Path) -> None:
-    try:
-        from ocr_agents.pipeline import DocumentProcessor
-    except ImportError as exc:  # the OCR stage is another part of the project
-        pytest.skip(f"OCR stage not importable yet (ocr_agents.pipeline: {exc})")
+    from ocr_agents.pipeline import DocumentProcessor
+
     ensure_topics(settings)
     video = tmp_path / "pages.mp4"
     texts = _page_video(video, k=3, seed=8)
