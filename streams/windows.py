@@ -98,6 +98,12 @@ always exact.
     op.snapshot(now_ms=None, partitions=None) -> dict;  op.restore(snapshot, now_ms=None)
     op.revoke(partitions, now_ms=None) -> {p: part};  op.assign(partitions, {p: part}, now_ms=None)
     op.last_offsets() -> {partition: last processed offset}
+
+Why this module is over 500 lines: a fifth of it is the semantics above; the rest is one
+state machine (partitions, clocks, heaps of open windows, pending and recompute sets)
+whose methods share that private state. Its inputs and outputs live in
+:mod:`streams.emissions`, clocks in :mod:`streams.clock`, aggregates in
+:mod:`streams.aggregates`.
 """
 
 from __future__ import annotations
@@ -105,8 +111,6 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ocrstream import metrics
@@ -114,73 +118,19 @@ from ocrstream.settings import StreamSettings
 from ocrstream.tables import GRANULARITY_MS, STATUS_CURRENT, STATUS_FINAL
 from streams.aggregates import DEFAULT_EXACT_LIMIT, DEFAULT_RELATIVE_ACCURACY, AggConfig, WindowAcc
 from streams.clock import PARTITION_CLOCK, SCOPES, Clock, Scope, min_active_watermark
+from streams.emissions import (
+    Emission,
+    InvalidRecord,
+    LateEvent,
+    Rejected,
+    WindowFields,
+    WindowResult,
+    window_fields,
+)
 
 SNAPSHOT_VERSION = 2
 
 WindowKey = tuple[int, str, int]  # (granularity index, business_id, window_start)
-
-#: The decoded fields a window needs, per record (the fast path's input):
-#: (offset, business_id, event_time ms, total or 0.0, score, ocr_score, ocr_s, doc_type)
-WindowFields = tuple[int, str, int, float, float, float, float, str]
-
-
-class InvalidRecord(ValueError):
-    """Raised internally for an unusable field; surfaces as a :class:`Rejected` emission."""
-
-
-@dataclass(frozen=True, slots=True)
-class WindowResult:
-    """One ``WindowAggregate`` row (current or final) of one open window."""
-
-    row: dict[str, Any]
-    partition: int
-    revision: int
-    quantiles_exact: bool
-
-    @property
-    def is_final(self) -> bool:
-        return bool(self.row["is_final"])
-
-    @property
-    def key(self) -> str:
-        """Topic key of the compacted ``windows`` topic: ``business_id|granularity|window_start``."""
-        r = self.row
-        return f"{r['business_id']}|{r['granularity']}|{r['window_start']}"
-
-
-@dataclass(frozen=True, slots=True)
-class LateEvent:
-    """An event that arrived after its minute window closed.
-
-    ``too_late``: beyond allowed lateness (in no aggregate; ``documents.is_late``, late
-    topic). Otherwise a late update (``documents.late_update``, folded in).
-    ``recomputed``: ``(granularity, window_start)`` of its windows that were closed
-    and are queued for recompute from the stored documents.
-    """
-
-    partition: int
-    offset: int
-    business_id: str
-    event_time: int
-    watermark: int
-    too_late: bool
-    recomputed: tuple[tuple[str, int], ...]
-    record: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A record without a usable ``business_id``/``event_time``/numeric values (for the
-    dead-letter topic). It changes no state except that its offset counts as processed."""
-
-    record: Any
-    partition: int
-    offset: int
-    reason: str
-
-
-Emission = WindowResult | LateEvent | Rejected
-
 
 def _default_clock() -> int:
     return time.monotonic_ns() // 1_000_000
@@ -188,41 +138,6 @@ def _default_clock() -> int:
 
 def _default_wall_clock() -> int:
     return time.time_ns() // 1_000_000
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_ONE_MS = timedelta(milliseconds=1)
-
-
-def _as_ms(value: Any) -> int:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return (value - _EPOCH) // _ONE_MS
-    if isinstance(value, bool) or value is None:
-        raise InvalidRecord(f"event_time must be epoch ms, got {value!r}")
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRecord(f"event_time must be epoch ms, got {value!r}") from exc
-
-
-def window_fields(offset: int, record: Mapping[str, Any]) -> WindowFields:
-    """The :data:`WindowFields` of a record dict (raises on unusable values)."""
-    et = record["event_time"]
-    if et.__class__ is not int:
-        et = _as_ms(et)
-    business = record["business_id"]
-    if business.__class__ is not str or not business:
-        raise InvalidRecord("business_id must be a non-empty string")
-    fields = record.get("fields")
-    total = fields.get("total") if fields else None
-    timings = record.get("timings")
-    return (
-        offset, business, et, 0.0 if total is None else float(total), float(record.get("score", 0.0)),
-        float(record.get("ocr_score", 0.0)), float(timings.get("ocr_s", 0.0)) if timings else 0.0,
-        record.get("doc_type") or "",
-    )  # fmt: skip
 
 
 class _Partition:
