@@ -250,7 +250,7 @@ def main() -> None:
     if args.use_running:
         base = Settings()
     else:
-        from tests.backends import local_settings
+        from tests.support.backends import local_settings
         from ocrstream.stack import LocalStack
 
         base = local_settings(Path(tempfile.mkdtemp(prefix="ocrstream-bench-")))

@@ -378,7 +378,7 @@ def main() -> None:
     try:
         if args.ingest_rate > 0:
             from ocrstream.stack import LocalStack
-            from tests.backends import local_settings
+            from tests.support.backends import local_settings
 
             stack_settings = local_settings(Path(state_dir),
                                             clickhouse_dsn=f"chdb://{Path(state_dir).resolve() / 'ch'}")

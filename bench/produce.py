@@ -37,7 +37,7 @@ from synth.events import generate_events  # noqa: E402
 from producers.kafka_io import connect, flush, produce  # noqa: E402
 from synth.video import page_texts, text_page, write_page_video  # noqa: E402
 from producers.video import FrameSource, VideoProducer  # noqa: E402
-from tests.backends import local_settings  # noqa: E402
+from tests.support.backends import local_settings  # noqa: E402
 
 START_MS = 1_714_521_600_000
 

@@ -16,7 +16,7 @@ The same ideas as the built-in dashboard (``ocrstream/static/dashboard.js``):
 
 Queries use the ClickHouse plugin's macros (``$__timeFilter``,
 ``$__timeInterval``) and the dashboard variables ``$business`` (multi-select)
-and ``$granularity``; tests/test_grafana.py expands them and runs every query
+and ``$granularity``; tests/integration/test_grafana.py expands them and runs every query
 against chDB.
 """
 

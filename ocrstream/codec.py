@@ -79,7 +79,7 @@ class Schema:
         fp_hex = fingerprint(canonical, "CRC-64-AVRO")
         # fastavro's hex is already the wire order: the 64-bit Rabin
         # fingerprint as 8 little-endian bytes (checked against the spec's
-        # reference algorithm in tests/test_codec.py).
+        # reference algorithm in tests/unit/ocrstream/test_codec.py).
         fp = bytes.fromhex(fp_hex)
         return cls(name=raw.get("name", "?"), raw=raw, parsed=parsed, fingerprint=fp)
 

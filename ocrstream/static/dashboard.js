@@ -20,7 +20,7 @@
  * because it is one page controller: its sections (form state, charts, documents, loading)
  * share the page state object and the uPlot instances.
  *
- * Test hooks (tests/test_dashboard_browser.py): <body data-state data-loads data-query>;
+ * Test hooks (tests/integration/test_dashboard_browser.py): <body data-state data-loads data-query>;
  * per chart <div class="chart" data-metric data-points data-series data-values
  * data-per-series data-x-min data-x-max> (points = windows drawn, values = non-null
  * business values, x-min/x-max = the x scale in epoch ms); window.ocrstreamDashboard.

@@ -15,16 +15,14 @@ stack is session-wide.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.backends import StackHandle, local_settings, start_backend
+from tests.support.backends import BACKEND, StackHandle, local_settings, start_backend
 
-BACKEND = os.environ.get("OCRSTREAM_TEST_BACKEND", "local")
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import struct
 import subprocess
 import sys
 import time
 import uuid
-import zlib
-from pathlib import Path
 
 import cv2
 import pytest
@@ -25,22 +22,16 @@ from ocrstream.codec import make_serde
 from ocrstream.kafka import make_producer
 from ocrstream.objectstore import ObjectStore
 from ocrstream.topics import DLQ, DOCUMENTS, OCR_RESULTS, ensure_topics
-from tests.streams_helpers import read_topic
-from tests.test_crash import settings_env
+from tests.support.streams import read_topic
+from tests.support.media import png_header_bomb
+from tests.support.processes import settings_env
+from tests.support import REPO
 
 pytestmark = pytest.mark.integration
 
 NOW = 1_767_225_600_000
 
 
-def png_header_bomb(width: int, height: int) -> bytes:
-    """A PNG whose header declares width x height pixels (decompression-bomb shape)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    body = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
-    idat = zlib.compress(b"\x00" * 1024)
-    body += struct.pack(">I", len(idat)) + b"IDAT" + idat + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
-    return b"\x89PNG\r\n\x1a\n" + body + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
 
 
 def ref(uri: str, business: str = "biz-good", document_id: str | None = None, event_time: int = NOW,
@@ -66,7 +57,7 @@ def test_bad_records_go_to_dlq_and_good_ones_flow(settings, tmp_path):
     the partitions behind a FIFO or a 9 MB poison record."""
     from synth.pdf import PdfPageSpec, write_pdf
     from synth.documents import render_document
-    from tests.test_ocr_inputs import jpeg_with_size
+    from tests.support.media import jpeg_with_size
 
     root = tmp_path / "files"
     root.mkdir()
@@ -191,7 +182,7 @@ def test_bad_records_go_to_dlq_and_good_ones_flow(settings, tmp_path):
 
     proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "worker"], env=settings_env(s),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=Path(__file__).resolve().parent.parent)
+                            cwd=REPO)
     dl_serde = make_serde("DeadLetter")
     res_serde = make_serde("OcrResult")
     dead_msgs: list = []
@@ -199,8 +190,8 @@ def test_bad_records_go_to_dlq_and_good_ones_flow(settings, tmp_path):
         deadline = time.monotonic() + 240
         results: list[dict] = []
         while time.monotonic() < deadline and proc.poll() is None:
-            dead_msgs = read_topic(s, DLQ.short_name, idle_timeout_s=1)
-            results = [res_serde.decode(m.value()) for m in read_topic(s, OCR_RESULTS.short_name, idle_timeout_s=1)]
+            dead_msgs = read_topic(s, DLQ.short_name, idle_s=1)
+            results = [res_serde.decode(m.value()) for m in read_topic(s, OCR_RESULTS.short_name, idle_s=1)]
             if len(dead_msgs) >= len(bad) and len({r["document_id"] for r in results}) >= len(good):
                 break
             time.sleep(2)

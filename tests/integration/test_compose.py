@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yml"
 
 

@@ -17,7 +17,6 @@ end every window equals the SQL aggregation of the raw documents: 0 lost,
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import signal
@@ -32,7 +31,9 @@ import pytest
 
 from ocrstream.settings import Settings
 from ocrstream.topics import ensure_topics
-from tests.streams_helpers import assert_equal_report, publish_with_backfill, stream_settings
+from tests.support.processes import settings_env
+from tests.support.streams import assert_equal_report, publish_with_backfill, stream_settings
+from tests.support import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -40,19 +41,13 @@ N = 50_000
 _PROGRESS = re.compile(r"checkpoint \S+ ((?:p\d+@-?\d+ ?)+)")
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment that makes a child process load ``settings`` (nothing inherited from ours)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OCRSTREAM_")}
-    env.update(settings.as_env())
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def start_sink(settings: Settings, log_path: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "ocrstream", "--log-level", "INFO", "sink", *extra],
         env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=REPO,
     )
 
 
@@ -83,7 +78,7 @@ def verify(settings: Settings) -> dict[str, Any]:
         [sys.executable, "-m", "streams.verify", "--dsn", settings.clickhouse_dsn,
          "--database", settings.clickhouse.database],
         env=settings_env(settings), capture_output=True, text=True, timeout=120,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=REPO,
     )
     assert out.stdout.strip(), out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -51,7 +51,7 @@ from ocrstream.api.queries import METRICS
 from ocrstream.api.server import BackgroundServer
 from ocrstream.clickhouse import connect
 from synth.history import BusinessProfile, Disorder, daily_history
-from tests.streams_helpers import stream_settings
+from tests.support.streams import stream_settings
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from ocrstream.api.server import free_port
-from tests.backends import local_settings
-from tests.processes import OutputReader, pipeline_processes, wait_gone
+from tests.support.backends import local_settings
+from tests.support.processes import OutputReader, pipeline_processes, wait_gone
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -191,7 +191,7 @@ def _demo_in_flight(tmp_path: Path, name: str) -> tuple[Any, subprocess.Popen, O
 
 def test_sighup_of_the_demo_leaves_no_process_behind(tmp_path: Path) -> None:
     """A closed terminal (SIGHUP) while documents are in flight: everything the demo started is gone."""
-    from tests.processes import processes_with_marker
+    from tests.support.processes import processes_with_marker
 
     s, proc, reader, marker = _demo_in_flight(tmp_path, "hup")
     ours = processes_with_marker(marker, environ=True)
@@ -205,7 +205,7 @@ def test_sighup_of_the_demo_leaves_no_process_behind(tmp_path: Path) -> None:
 
 
 def test_the_demo_notices_a_dead_worker(tmp_path: Path) -> None:
-    from tests.processes import processes_with_marker
+    from tests.support.processes import processes_with_marker
 
     _, proc, reader, marker = _demo_in_flight(tmp_path, "dead")
     workers = [p for p in processes_with_marker(marker, environ=True)

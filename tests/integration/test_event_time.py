@@ -29,7 +29,7 @@ from producers.events import publish_events
 from synth.events import generate_events
 from streams.sink import REASON_HEADER, AggregationSink
 from streams.verify import compare
-from tests.streams_helpers import read_topic, stream_settings
+from tests.support.streams import read_topic, stream_settings
 
 pytestmark = pytest.mark.integration
 

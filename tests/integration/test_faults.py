@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 
 from ocrstream.stack import LocalStack
-from tests.backends import BACKEND_IS_LOCAL, StackHandle, local_settings
-from tests.faults import REPO, Progress, SinkThread, WorkerProcess, assert_exactly_once, child_env, \
+from tests.support.backends import BACKEND_IS_LOCAL, StackHandle, local_settings
+from tests.support.faults import REPO, Progress, SinkThread, WorkerProcess, assert_exactly_once, child_env, \
     exactly_once_report, fault_settings, publish_documents
-from tests.processes import processes_with_marker, wait_gone
+from tests.support.processes import processes_with_marker, wait_gone
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

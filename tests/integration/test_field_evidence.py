@@ -89,7 +89,7 @@ def test_evidence_reaches_clickhouse(settings) -> None:
     from ocrstream.topics import OCR_RESULTS, ensure_topics
     from synth.documents import render_document
     from streams.sink import AggregationSink
-    from tests.streams_helpers import stream_settings
+    from tests.support.streams import stream_settings
 
     image, truth = render_document("receipt", 21)
     ok, buf = cv2.imencode(".png", image)

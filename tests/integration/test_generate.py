@@ -16,7 +16,7 @@ from ocrstream.topics import OCR_RESULTS, ensure_topics
 from producers.errors import ProducerError
 from synth.events import generate_events
 from producers.times import parse_duration, parse_time_ms
-from tests.test_publish import read_topic
+from tests.support.streams import read_topic
 
 START = "2024-05-01T00:00:00Z"
 
@@ -34,7 +34,7 @@ def test_one_hour_backfill_matches_ground_truth(settings: Settings, tmp_path: Pa
     truth = json.loads((out / "ground_truth.json").read_text())
     assert truth["events"] == truth["delivered"] == 36_000
 
-    msgs = read_topic(settings, settings.topic(OCR_RESULTS.short_name), expected=36_001, idle_s=2.0)
+    msgs = read_topic(settings, OCR_RESULTS.short_name, expected=36_001, idle_s=2.0)
     assert len(msgs) == 36_000
     serde = make_serde("OcrResult")
     count: dict[str, int] = defaultdict(int)

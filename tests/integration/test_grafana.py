@@ -14,7 +14,6 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,8 @@ import yaml
 from ocrstream.api import sample
 from ocrstream.api.queries import METRICS
 from ocrstream.clickhouse import connect
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 GRAFANA = REPO / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "ocrstream.json"
 

@@ -27,7 +27,7 @@ from synth.events import generate_events
 from producers.importer import to_ocr_result
 from streams.sink import AggregationSink
 from streams.verify import compare
-from tests.streams_helpers import stream_settings
+from tests.support.streams import stream_settings
 
 pytestmark = pytest.mark.integration
 

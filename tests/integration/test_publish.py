@@ -15,11 +15,12 @@ import pytest
 from typer.testing import CliRunner
 
 from ocrstream.codec import make_serde
-from ocrstream.kafka import make_consumer, read_all
 from ocrstream.objectstore import ObjectStore
 from ocrstream.settings import Settings
 from ocrstream.topics import DOCUMENTS, ensure_topics
 from synth.documents import generate_corpus
+from tests.support.cli import assert_one_line_error
+from tests.support.streams import read_topic
 from producers.ledger import PublishLedger
 from producers.media import sniff_media_type
 
@@ -42,32 +43,14 @@ def doc_settings(settings: Settings, tmp_path: Path) -> Settings:
     return s
 
 
-def read_topic(settings: Settings, topic: str, expected: int | None = None, idle_s: float = 3.0) -> list:
-    """Every message of ``topic`` (partitions assigned directly: no group join to wait for)."""
-    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
-
-    consumer = make_consumer(settings, f"check-{uuid.uuid4().hex[:8]}")
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
-        return read_all(consumer, expected=expected, idle_timeout_s=idle_s)
-    finally:
-        consumer.close()
 
 
 def _refs(settings: Settings, expected: int | None = None, idle_s: float = 3.0) -> list[dict]:
     serde = make_serde("DocumentRef")
-    msgs = read_topic(settings, settings.topic(DOCUMENTS.short_name), expected, idle_s)
+    msgs = read_topic(settings, DOCUMENTS.short_name, expected, idle_s)
     return [serde.decode(m.value()) for m in msgs]
 
 
-def _assert_one_line_error(result, *needles: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    assert "error:" in result.output
-    joined = " ".join(result.output.split())
-    for needle in needles:
-        assert needle in joined, joined
 
 
 @pytest.mark.integration
@@ -167,10 +150,10 @@ def test_watch_publishes_new_files_once_across_restarts(doc_settings: Settings, 
 def test_bad_inputs_fail_with_one_line(doc_settings: Settings, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    _assert_one_line_error(_cli(doc_settings, "publish", str(empty), "-b", "x"), "no documents in directory")
-    _assert_one_line_error(_cli(doc_settings, "publish", str(tmp_path / "missing"), "-b", "x"),
+    assert_one_line_error(_cli(doc_settings, "publish", str(empty), "-b", "x"), "no documents in directory")
+    assert_one_line_error(_cli(doc_settings, "publish", str(tmp_path / "missing"), "-b", "x"),
                            "no such file or directory")
-    _assert_one_line_error(_cli(doc_settings, "publish", "s3://no-such-bucket-xyz/p", "-b", "x"),
+    assert_one_line_error(_cli(doc_settings, "publish", "s3://no-such-bucket-xyz/p", "-b", "x"),
                            "bucket no-such-bucket-xyz does not exist")
 
     bad = tmp_path / "bad"
@@ -185,7 +168,7 @@ def test_bad_inputs_fail_with_one_line(doc_settings: Settings, tmp_path: Path) -
     assert "fake.png: unsupported type" in out and "empty.pdf: empty file" in out
 
     no_bucket = doc_settings.with_overrides(**{"s3.documents_bucket": "no-such-bucket-abc"})
-    _assert_one_line_error(_cli(no_bucket, "publish", str(good), "-b", "x"),
+    assert_one_line_error(_cli(no_bucket, "publish", str(good), "-b", "x"),
                            "documents bucket no-such-bucket-abc does not exist")
 
     with socket.socket() as s:  # a port nobody listens on
@@ -194,7 +177,7 @@ def test_bad_inputs_fail_with_one_line(doc_settings: Settings, tmp_path: Path) -
     dead = doc_settings.with_overrides(**{"kafka.bootstrap": f"127.0.0.1:{dead_port}",
                                           "producer.connect_attempts": 2, "producer.connect_timeout_s": 0.5})
     t0 = time.monotonic()
-    _assert_one_line_error(_cli(dead, "publish", str(good), "-b", "x"),
+    assert_one_line_error(_cli(dead, "publish", str(good), "-b", "x"),
                            f"cannot reach Kafka at 127.0.0.1:{dead_port} after 2 attempts", "ocrstream stack up")
     assert time.monotonic() - t0 < 15  # bounded retries
 

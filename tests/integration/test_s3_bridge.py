@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -35,14 +34,14 @@ from botocore.config import Config
 from ocrstream.codec import make_serde
 from ocrstream.settings import Settings
 from ocrstream.topics import DLQ, DOCUMENTS, S3_EVENTS
-from tests.conftest import BACKEND
-from tests.streams_helpers import read_topic, stream_settings
-from tests.test_crash import settings_env
+from tests.support.backends import BACKEND
+from tests.support.streams import read_topic, stream_settings
+from tests.support.processes import settings_env
+from tests.support import REPO, TEST_DATA
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).parent / "data" / "s3events"
-REPO = Path(__file__).resolve().parent.parent
+DATA = TEST_DATA / "s3events"
 
 
 def s3_client(settings: Settings) -> Any:
@@ -70,14 +69,14 @@ def bridge_settings(settings: Settings, state_dir: Path, **extra: Any) -> Settin
 def refs_of(settings: Settings, business: str | None) -> list[dict[str, Any]]:
     """DocumentRefs on the test's documents topic (of one business, or all)."""
     serde = make_serde("DocumentRef")
-    return [r for r in (serde.decode(m.value()) for m in read_topic(settings, DOCUMENTS.short_name, 1.0))
+    return [r for r in (serde.decode(m.value()) for m in read_topic(settings, DOCUMENTS.short_name, idle_s=1.0))
             if business is None or r["business_id"] == business]
 
 
 def dead_letters_of(settings: Settings, marker: str) -> list[dict[str, Any]]:
     serde = make_serde("DeadLetter")
     out = []
-    for m in read_topic(settings, DLQ.short_name, 1.0):
+    for m in read_topic(settings, DLQ.short_name, idle_s=1.0):
         dl = serde.decode(m.value())
         if marker in (dl["reference"] or "") or marker in (dl["business_id"] or "") \
                 or marker.encode() in (dl["payload"] or b""):

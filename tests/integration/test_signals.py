@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import OutputReader, processes_with_marker, wait_gone
+from tests.support.processes import OutputReader, processes_with_marker, wait_gone
 from ocrstream.api.server import free_port
+from tests.support import REPO
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _env(settings, marker: str) -> dict[str, str]:
@@ -56,7 +56,7 @@ def test_serve_stops_on_sighup(tmp_path: Path) -> None:
 
 
 def test_sink_flushes_a_checkpoint_and_exits_on_sighup(settings, tmp_path: Path) -> None:
-    from tests.streams_helpers import publish, stream_settings
+    from tests.support.streams import publish, stream_settings
 
     s = stream_settings(settings, **{"clickhouse.dsn": f"chdb://{tmp_path / 'ch'}"})
     from ocrstream.topics import ensure_topics

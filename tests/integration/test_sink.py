@@ -10,7 +10,7 @@ from ocrstream.kafka import make_producer
 from ocrstream.topics import OCR_RESULTS, ensure_topics
 from streams.sink import AggregationSink
 from streams.verify import compare
-from tests.streams_helpers import make_events, stream_settings
+from tests.support.streams import make_events, stream_settings
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from ocrstream.clickhouse import connect
 from ocrstream.topics import LATE_EVENTS, ensure_topics
 from streams.sink import AggregationSink
 from streams.verify import compare
-from tests.streams_helpers import assert_equal_report, publish, read_topic, stream_settings
+from tests.support.streams import assert_equal_report, publish, read_topic, stream_settings
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ import pytest
 
 from ocrstream import health
 from ocrstream.supervisor import Supervisor, group_alive
-from tests.processes import alive, processes_with_marker, wait_gone
+from tests.support.processes import alive, processes_with_marker, wait_gone
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 
 # A child that starts a grandchild in its own process group, then waits (the worker + OCR pool shape).
 PARENT_OF_ONE = textwrap.dedent("""

@@ -6,7 +6,7 @@ import pytest
 
 from ocrstream.clickhouse import connect, migrate
 from ocrstream.tables import DOCUMENT_COLUMNS, WINDOW_COLUMNS
-from tests.streams_helpers import stream_settings
+from tests.support.streams import stream_settings
 
 pytestmark = pytest.mark.integration
 

@@ -22,10 +22,10 @@ import pytest
 from typer.testing import CliRunner
 
 from ocrstream.api.server import free_port
-from tests.backends import local_settings
-from tests.processes import OutputReader, pipeline_processes, processes_with_marker, wait_gone
+from tests.support.backends import local_settings
+from tests.support.processes import OutputReader, pipeline_processes, processes_with_marker, wait_gone
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 # One small real receipt (SROIE dev-100, ../shared); a rendered one where that folder is absent.
 SROIE_RECEIPT = REPO.parent / "shared" / "data" / "receipts-sroie" / "001.jpg"
 

@@ -19,7 +19,8 @@ from ocrstream.topics import VIDEO_FRAMES, ensure_topics
 from producers.errors import SourceUnavailable
 from synth.video import page_texts, text_page, write_page_video
 from producers.video import FrameSource, VideoProducer
-from tests.test_publish import _assert_one_line_error, read_topic
+from tests.support.cli import assert_one_line_error
+from tests.support.streams import read_topic
 
 K = 4
 HOLD, TRANSITION, LEAD_IN = 40, 6, 10
@@ -39,7 +40,7 @@ def _hold_range(i: int) -> range:
 
 def _published_frames(settings: Settings, expected: int) -> list[dict]:
     serde = make_serde("VideoFrame")
-    msgs = read_topic(settings, settings.topic(VIDEO_FRAMES.short_name), expected + 1, idle_s=2.0)
+    msgs = read_topic(settings, VIDEO_FRAMES.short_name, expected + 1, idle_s=2.0)
     return sorted((serde.decode(m.value()) for m in msgs), key=lambda r: r["frame_number"])
 
 
@@ -165,4 +166,4 @@ def test_unopenable_sources(tmp_path: Path) -> None:
     from ocrstream.cli import app
 
     result = CliRunner().invoke(app, ["video", "9", "--stream-id", "s", "--business", "b", "--dry-run"])
-    _assert_one_line_error(result, "cannot open camera 9", "ls /dev/video*")
+    assert_one_line_error(result, "cannot open camera 9", "ls /dev/video*")

@@ -136,4 +136,5 @@ def tcp_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-BACKEND_IS_LOCAL = __import__("os").environ.get("OCRSTREAM_TEST_BACKEND", "local") == "local"
+BACKEND = __import__("os").environ.get("OCRSTREAM_TEST_BACKEND", "local")
+BACKEND_IS_LOCAL = BACKEND == "local"

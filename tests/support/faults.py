@@ -1,4 +1,4 @@
-"""Building blocks of the fault suite (tests/test_faults.py): documents with ground truth, a
+"""Building blocks of the fault suite (tests/integration/test_faults.py): documents with ground truth, a
 worker process whose progress is read from its log, a sink thread, the exactly-once check."""
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ocrstream.settings import Settings
-from tests.processes import processes_with_marker, wait_gone
+from tests.support.processes import processes_with_marker, wait_gone
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 
 #: Real OCR, cheap to start: Tesseract (no model download, loads in ms) on every page type.
 FAST_OCR = {

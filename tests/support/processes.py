@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ocrstream.settings import Settings
 
 
 def alive(pid: int) -> bool:
@@ -108,3 +112,11 @@ def pipeline_processes(settings: "object") -> list[int]:
     found = set(processes_with_marker(state_dir)) | set(processes_with_marker(state_dir, environ=True))
     found |= set(processes_with_marker(f"tcp://127.0.0.1:{kafka_port}"))
     return sorted(found)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment that makes a child process load ``settings`` (nothing inherited from ours)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCRSTREAM_")}
+    env.update(settings.as_env())
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

@@ -96,17 +96,18 @@ def assert_equal_report(report: dict[str, Any], n: int, *, too_late: bool = Fals
     assert report["too_late_in_hour_windows"] == report["too_late_documents"], report
 
 
-def read_topic(settings: Settings, short_name: str, idle_timeout_s: float = 2.0) -> list[Any]:
-    """Every message of a topic (all partitions assigned from the start; no group join)."""
+def read_topic(settings: Settings, short_name: str, expected: int | None = None, idle_s: float = 2.0) -> list[Any]:
+    """Every message of the topic ``short_name`` (all partitions assigned from the start, no
+    group join to wait for); stops at ``expected`` messages or after ``idle_s`` without one."""
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
     from ocrstream.kafka import make_consumer, read_all
 
     topic = settings.topic(short_name)
     consumer = make_consumer(settings, f"read-{uuid.uuid4().hex[:6]}")
-    meta = consumer.list_topics(topic, timeout=10)
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.topics[topic].partitions])
     try:
-        return read_all(consumer, idle_timeout_s=idle_timeout_s)
+        meta = consumer.list_topics(topic, timeout=10)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.topics[topic].partitions])
+        return read_all(consumer, expected=expected, idle_timeout_s=idle_s)
     finally:
         consumer.close()

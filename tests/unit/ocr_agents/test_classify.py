@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 from ocr_agents.classify import DOC_TYPES, FEATURE_NAMES, MODEL_PATH, classify_page, load_model, page_features
 from synth.train_classifier import SCALES, TEST_SEED_BASE
 from synth.documents import render_document
+from tests.support import SHARED_DATA
 
 N_PER_TYPE = 20
 
@@ -71,7 +71,7 @@ def test_forest_probabilities_sum_to_one(held_out) -> None:  # noqa: ANN001
     assert np.allclose(p.sum(axis=1), 1.0, atol=1e-3)
 
 
-REAL_RECEIPTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "receipts-sroie"
+REAL_RECEIPTS = SHARED_DATA / "receipts-sroie"
 
 
 @pytest.mark.skipif(not REAL_RECEIPTS.is_dir(), reason="needs ../shared/data/receipts-sroie beside the clone")

@@ -20,18 +20,11 @@ from ocr_agents.io import Limits, is_usable_text, open_document, sniff_media_typ
 from synth.pdf import PdfPageSpec, write_pdf
 from ocr_agents.pipeline import DocumentProcessor
 from ocrstream.settings import OcrSettings
+from tests.support.media import jpeg_bytes, jpeg_with_size, png_bytes
 
 
-def png_bytes(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
 
 
-def jpeg_bytes(img: Image.Image, **kw) -> bytes:
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, "JPEG", quality=90, **kw)
-    return buf.getvalue()
 
 
 def text_image(text: str = "TOTAL 12.50", size: tuple[int, int] = (400, 200)) -> Image.Image:
@@ -53,12 +46,6 @@ def png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
 
-def jpeg_with_size(width: int, height: int) -> bytes:
-    """A real small JPEG whose SOF0 marker is patched to claim ``width x height``."""
-    data = bytearray(jpeg_bytes(Image.new("RGB", (16, 16), "white")))
-    i = data.index(b"\xff\xc0")
-    data[i + 5 : i + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
 
 
 def expect(exc_type: type[errors.OcrInputError], data: bytes, **kw) -> errors.OcrInputError:

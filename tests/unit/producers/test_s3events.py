@@ -12,7 +12,6 @@ import json
 import os
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -27,8 +26,9 @@ from producers.s3events import (
     parse_filer_event,
     parse_notification,
 )
+from tests.support import REPO, TEST_DATA
 
-DATA = Path(__file__).parent / "data" / "s3events"
+DATA = TEST_DATA / "s3events"
 
 
 def sample(name: str) -> dict:
@@ -259,7 +259,7 @@ def test_compose_wires_minio_notifications_to_the_bridge() -> None:
     from ocrstream.settings import Settings
     from ocrstream.topics import ALL_TOPICS, S3_EVENTS
 
-    services = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())["services"]
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     env = services["minio"]["environment"]
     targets = {k.rsplit("_", 1)[1] for k in env if k.startswith("MINIO_NOTIFY_KAFKA_ENABLE_") and env[k] == "on"}
     assert targets, "no MinIO Kafka notification target"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 
@@ -19,14 +18,15 @@ from streams.aggregates import (
 )
 
 from ocrstream.tables import WINDOW_COLUMN_NAMES  # noqa: E402
+from tests.support import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 
 
 def test_window_fields_match_avro_schema_and_the_table_definition() -> None:
     schema = json.loads((ROOT / "schemas" / "WindowAggregate.avsc").read_text())
     assert tuple(f["name"] for f in schema["fields"]) == WINDOW_FIELDS
-    # the migrated ClickHouse table is checked against the same definition in tests/test_tables.py
+    # the migrated ClickHouse table is checked against the same definition in tests/integration/test_tables.py
     assert [c for c in WINDOW_COLUMN_NAMES if c != "version"] == list(WINDOW_FIELDS)
 
 

@@ -105,7 +105,7 @@ def test_size_and_pixel_limits(fetcher, tmp_path):
     (root / "big.bin").write_bytes(b"x" * 1001)
     with pytest.raises(ObjectTooLarge):
         f.fetch(f"file://{root}/big.bin")
-    from tests.test_bad_input import png_header_bomb
+    from tests.support.media import png_header_bomb
 
     (root / "bomb.png").write_bytes(png_header_bomb(200, 200))  # 40,000 px > 10,000
     with pytest.raises(ImageTooLarge):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 STAGES = ("producers", "ocr_agents", "streams", "ocrstream")
 ROOF = {"ocrstream/cli.py", "ocrstream/demo.py", "ocrstream/demo_live.py"}
 
