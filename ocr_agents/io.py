@@ -36,10 +36,11 @@ from ocr_agents.errors import (
     UnsupportedMedia,
 )
 from ocr_agents.lines import TextBox
+from ocrstream.media import PDF as PDF_MEDIA_TYPE
+from ocrstream.media import document_type as sniff_media_type
 
 # Pillow plugins we accept; restricting them also restricts the parser attack surface.
 IMAGE_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP", "PPM")
-PDF_MEDIA_TYPE = "application/pdf"
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -92,28 +93,6 @@ class Document:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def sniff_media_type(data: bytes) -> str | None:
-    """Media type from magic bytes (``application/pdf``, ``image/png`` ...), or None."""
-    head = data[:1024]
-    if b"%PDF-" in head:
-        return PDF_MEDIA_TYPE
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "image/tiff"
-    if data.startswith(b"BM"):
-        return "image/bmp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:2] in (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6"):
-        return "image/x-portable-anymap"
-    return None
 
 
 def open_document(

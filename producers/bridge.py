@@ -262,7 +262,7 @@ class Bridge:
         from botocore.exceptions import BotoCoreError, ClientError
 
         from ocr_agents.errors import EmptyInput, ObjectTooLarge, UnsupportedMedia
-        from producers.media import sniff_media_type, unsupported_reason
+        from producers.media import SNIFF_BYTES, sniff_media_type, unsupported_reason
 
         uri = event.uri
         try:
@@ -287,8 +287,8 @@ class Bridge:
             head = b""
             total = 0
             for chunk in body.iter_chunks(READ_CHUNK):
-                if len(head) < 16:
-                    head += chunk[: 16 - len(head)]
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
                 digest.update(chunk)
                 total += len(chunk)
                 if total > self.max_bytes:

@@ -6,6 +6,12 @@ alone: a ``.png`` that is not a PNG is rejected with a reason.
 
 from __future__ import annotations
 
+from ocrstream import media
+from ocrstream.media import SNIFF_BYTES
+
+__all__ = ["DOCUMENT_SUFFIXES", "SNIFF_BYTES", "SUFFIX_FOR_TYPE", "is_document_name", "sniff_media_type",
+           "unsupported_reason"]
+
 DOCUMENT_SUFFIXES: dict[str, str] = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -30,12 +36,12 @@ SUFFIX_FOR_TYPE: dict[str, str] = {
 def sniff_media_type(head: bytes) -> str | None:
     """Media type of a document from its first bytes, or ``None`` when the pipeline does not take it.
 
-    The magic numbers are :func:`ocr_agents.io.sniff_media_type`'s (one source
-    of truth); producers accept the subset listed in ``SUFFIX_FOR_TYPE``.
+    The magic numbers are :func:`ocrstream.media.sniff`'s (the one sniffer of
+    every stage); producers accept the subset listed in ``SUFFIX_FOR_TYPE``.
+    Pass the first :data:`~ocrstream.media.SNIFF_BYTES` bytes (a PDF header may
+    sit after a little junk).
     """
-    from ocr_agents.io import sniff_media_type as sniff
-
-    media_type = sniff(head)
+    media_type = media.document_type(head)
     return media_type if media_type in SUFFIX_FOR_TYPE else None
 
 
@@ -49,4 +55,6 @@ def unsupported_reason(head: bytes) -> str:
     """One-line reason for a file :func:`sniff_media_type` rejected."""
     if not head:
         return "empty file"
-    return "unsupported type (expected PNG, JPEG, TIFF, WebP, BMP or PDF content)"
+    what = media.describe(head)
+    found = "" if what == "unknown" else f"{what} content, "
+    return f"unsupported type ({found}expected PNG, JPEG, TIFF, WebP, BMP or PDF content)"

@@ -55,7 +55,14 @@ from ocrstream.topics import DOCUMENTS
 from producers.errors import ProducerError, StoreUnavailable
 from producers.kafka_io import connect, flush, produce
 from producers.ledger import PublishLedger, ledger_path
-from producers.media import DOCUMENT_SUFFIXES, SUFFIX_FOR_TYPE, is_document_name, sniff_media_type, unsupported_reason
+from producers.media import (
+    DOCUMENT_SUFFIXES,
+    SNIFF_BYTES,
+    SUFFIX_FOR_TYPE,
+    is_document_name,
+    sniff_media_type,
+    unsupported_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -304,9 +311,9 @@ class DocumentPublisher:
         except Exception as exc:  # noqa: BLE001 - S3 errors, reported per file
             prep.error = f"cannot read: {' '.join(str(exc).split())[:160]}"
             return prep
-        media_type = sniff_media_type(data[:16])
+        media_type = sniff_media_type(data[:SNIFF_BYTES])
         if media_type is None:
-            prep.error = unsupported_reason(data[:16])
+            prep.error = unsupported_reason(data[:SNIFF_BYTES])
             return prep
         prep.media_type = media_type
         prep.size = len(data)

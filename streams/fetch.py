@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ocrstream import media
 from ocrstream.settings import Settings
 from streams.dlq import PermanentError, TransientError
 
@@ -359,7 +360,7 @@ class Fetcher:
 
     def check_pixels(self, data: bytes, uri: str) -> None:
         """Refuse images whose header declares more than ``max_pixels`` (no pixel is decoded)."""
-        if data[:5] == b"%PDF-" or not data:
+        if not data or media.sniff(data) == media.PDF:
             return
         from PIL import Image
 

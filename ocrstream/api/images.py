@@ -7,7 +7,7 @@ http URLs) is refused with 404, so a crafted ``uri`` stored in a row cannot
 turn the API into a file or S3 browser.
 
 The media type comes from the object's first bytes only (the magic numbers of
-:func:`ocr_agents.io.sniff_media_type`), never from the stored ``ContentType``
+:func:`ocrstream.media.sniff`), never from the stored ``ContentType``
 or the name's suffix, and only :data:`SERVED_TYPES` are served: an object
 uploaded as ``text/html``, an SVG, or an ``.html`` file under the file root is
 refused (:class:`UnservableContent`) however it was labelled.
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ocrstream.media import SNIFF_BYTES, sniff
 from ocrstream.settings import Settings
 
 CHUNK_BYTES = 256 * 1024
-SNIFF_BYTES = 1024  # ocr_agents.io.sniff_media_type looks for "%PDF-" in the first KiB
 #: What browsers display as an image (or hand to their PDF viewer): never script-capable types.
 SERVED_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff",
                           "application/pdf"})
@@ -51,9 +51,7 @@ class ObjectStream:
 
 def sniff_served_type(head: bytes) -> str | None:
     """The media type of ``head`` (an object's first bytes) when it is one we serve, else ``None``."""
-    from ocr_agents.io import sniff_media_type
-
-    media_type = sniff_media_type(head)
+    media_type = sniff(head)
     return media_type if media_type in SERVED_TYPES else None
 
 
