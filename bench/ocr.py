@@ -41,11 +41,12 @@ import numpy as np  # noqa: E402
 
 from synth.accuracy import cer  # noqa: E402
 from ocr_agents.pipeline import DocumentProcessor  # noqa: E402
+from ocrstream.records import FIELD_DOC_TYPES, TEXT_DOC_TYPES  # noqa: E402
 from ocrstream.settings import OcrSettings  # noqa: E402
 from synth.documents import render_document  # noqa: E402
 
-KINDS = ("receipt", "invoice", "report", "form")
-FIELD_KINDS = ("receipt", "invoice")
+KINDS = TEXT_DOC_TYPES
+FIELD_KINDS = FIELD_DOC_TYPES
 
 
 @dataclass

@@ -15,11 +15,11 @@ import random
 import time
 import tracemalloc
 
+from ocrstream.records import DOC_TYPES
 from ocrstream.settings import StreamSettings
 from streams.aggregates import AggConfig, WindowAcc
 from streams.windows import LateEvent, WindowOperator, WindowResult
 
-DOC_TYPES = ("receipt", "invoice", "form", "report", "photo", "blank")
 
 
 def make_records(n: int, businesses: int, partitions: int, rate_per_s: float, disorder_ms: int, seed: int = 7):

@@ -24,7 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-DOC_TYPES: tuple[str, ...] = ("receipt", "invoice", "report", "form", "photo", "blank")
+from ocrstream.records import DOC_TYPES
+
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "doctype_forest.npz"
 _LONG_SIDE = 512  # features are computed on a copy whose long side is this many px
 _INK_LEVEL = 200  # background-normalised grey below this is ink (thin ruling lines stay ink)

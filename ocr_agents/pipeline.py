@@ -25,6 +25,7 @@ from ocr_agents.io import Limits, SourcePage, open_document
 from ocr_agents.lines import group_lines, lines_text
 from ocr_agents.preprocess import get_orientation_classifier, is_blank, normalize_size, prepare_page
 from ocr_agents.types import FIELD_NAMES, DocumentResult, FieldValue, LineItem, OcrLine, PageResult, PageTransform
+from ocrstream import records
 from ocrstream.settings import OcrSettings
 
 NO_OCR = "none"  # routing target meaning "do not OCR" (blank pages)
@@ -266,8 +267,8 @@ def to_record(
     event_time_ms: int,
     fetch_s: float = 0.0,
     processed_at_ms: int | None = None,
-) -> dict[str, Any]:
-    """``result`` as a dict matching ``schemas/OcrResult.avsc`` field for field."""
+) -> records.OcrResult:
+    """``result`` as an :class:`~ocrstream.records.OcrResult` (``schemas/OcrResult.avsc`` field for field)."""
     values, confidences = result.values, result.confidences
 
     def num(v: Any) -> float | None:
@@ -312,7 +313,7 @@ def to_record(
     }
 
 
-def _line_record(line: OcrLine) -> dict[str, Any]:
+def _line_record(line: OcrLine) -> records.OcrLine:
     return {
         "text": line.text,
         "confidence": float(line.confidence),

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ocrstream.records import FIELD_NAMES
+
 Box = tuple[float, float, float, float]
 """Axis-aligned box ``(x0, y0, x1, y1)`` in page pixels."""
 
@@ -81,8 +83,6 @@ class OcrLine:
     page: int = 0
 
 
-FIELD_NAMES: tuple[str, ...] = ("vendor", "date", "currency", "subtotal", "tax", "total")
-"""The document fields the extractor reads (amounts in the document's currency)."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -28,6 +28,8 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as _PydanticSettingsError
 
+from ocrstream.records import DOC_TYPES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -92,14 +94,7 @@ class OcrSettings(BaseModel):
     # doc type -> engine; used when the classifier is at least
     # ``route_min_confidence`` sure, otherwise ``default_engine``.
     routing: dict[str, str] = Field(
-        default_factory=lambda: {
-            "receipt": "onnx",
-            "invoice": "onnx",
-            "form": "onnx",
-            "report": "onnx",
-            "photo": "onnx",
-            "blank": "none",
-        }
+        default_factory=lambda: {doc_type: ("none" if doc_type == "blank" else "onnx") for doc_type in DOC_TYPES}
     )
     route_min_confidence: float = 0.6
     threads: int = Field(2, ge=1, description="intra-op threads per engine instance")

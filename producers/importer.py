@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from ocrstream.codec import make_serde
+from ocrstream.records import OcrResult
 from ocrstream.settings import Settings
 from ocrstream.topics import OCR_RESULTS
 from producers.errors import ProducerError
@@ -107,7 +108,7 @@ def _number(obj: Any, name: str) -> float:
     return float(obj)
 
 
-def to_ocr_result(raw: Any, source: str, line_no: int, doc_type: str, now_ms: int) -> dict[str, Any]:
+def to_ocr_result(raw: Any, source: str, line_no: int, doc_type: str, now_ms: int) -> OcrResult:
     """The ``OcrResult`` of one historical document (a parsed line); :class:`BadLine` otherwise."""
     if not isinstance(raw, dict):
         raise BadLine("a line must be a JSON object")

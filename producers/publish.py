@@ -50,6 +50,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from ocrstream.codec import make_serde
 from ocrstream.objectstore import ObjectStore, content_key
+from ocrstream.records import DocumentRef
 from ocrstream.settings import Settings
 from ocrstream.topics import DOCUMENTS
 from producers.errors import ProducerError, StoreUnavailable
@@ -211,8 +212,8 @@ def _discover_s3(uri: str, store: ObjectStore) -> tuple[list[Candidate], int]:
 # ------------------------------------------------------------------ publisher
 
 def document_ref(*, sha256: str, business_id: str, uri: str, size: int, media_type: str, event_time_ms: int,
-                 source: str, filename: str | None, presigned_url: str | None = None) -> dict[str, Any]:
-    """A ``DocumentRef`` (``schemas/DocumentRef.avsc``) for content with digest ``sha256``.
+                 source: str, filename: str | None, presigned_url: str | None = None) -> DocumentRef:
+    """A :class:`~ocrstream.records.DocumentRef` for content with digest ``sha256``.
 
     Content-addressed: ``document_id`` is the sha256, so the same bytes are the
     same document however they arrived (``publish``, ``--watch``, the S3 bridge).

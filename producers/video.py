@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 
 from ocrstream.codec import make_serde
 from ocrstream.objectstore import ObjectStore, content_key
+from ocrstream.records import VideoFrame
 from ocrstream.settings import Settings
 from ocrstream.topics import VIDEO_FRAMES
 from producers.errors import ProducerError, SourceUnavailable, StoreUnavailable
@@ -292,8 +293,8 @@ class VideoProducer:
         return f"s3://{bucket}/{key}"
 
     def record_for(self, image: np.ndarray, frame_number: int, timestamp_ms: int, ph: int,
-                   stats: VideoStats) -> dict[str, Any]:
-        """The ``VideoFrame`` record of one page (uploads the JPEG when it is large)."""
+                   stats: VideoStats) -> VideoFrame:
+        """The :class:`~ocrstream.records.VideoFrame` of one page (uploads the JPEG when it is large)."""
         p = self.settings.producer
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, p.video_jpeg_quality])
         if not ok:

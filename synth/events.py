@@ -53,8 +53,9 @@ from fastavro.schema import parse_schema
 
 from ocrstream.avro_prefix import zigzag
 from ocrstream.codec import MAGIC, AvroCodec, load_schema
+from ocrstream.records import FIELD_DOC_TYPES, TEXT_DOC_TYPES
 
-DOC_TYPES: tuple[str, ...] = ("receipt", "invoice", "report", "form")
+DOC_TYPES: tuple[str, ...] = TEXT_DOC_TYPES  # the generated ones
 _DOC_TYPE_WEIGHTS = (0.5, 0.3, 0.1, 0.1)
 _VENDORS = ("ACME Market", "Blue Bottle Cafe", "Northwind Traders", "Contoso Ltd", "Fabrikam Inc",
             "Globex Supplies", "Initech Office", "Umbrella Pharmacy", "Stark Hardware", "Wayne Fuel")
@@ -138,7 +139,7 @@ def _make_templates(n: int, seed: int) -> list[_Template]:
         subtotal_c = tax_c = total_c = None
         conf: dict[str, float] = {}
         lines_text: list[str] = []
-        if doc_type in ("receipt", "invoice"):
+        if doc_type in FIELD_DOC_TYPES:
             vendor = r.choice(_VENDORS)
             currency = r.choice(_CURRENCIES)
             subtotal_c = 0

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ocrstream.records import TEXT_DOC_TYPES
 from synth.documents import generate_corpus
 
-IMAGE_KINDS: tuple[str, ...] = ("receipt", "invoice", "report", "form")
+IMAGE_KINDS: tuple[str, ...] = TEXT_DOC_TYPES
 
 
 @dataclass

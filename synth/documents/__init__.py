@@ -37,6 +37,7 @@ from synth.documents.canvas import rng_pair
 from synth.documents.form import render_form
 from synth.documents.formats import DATE_STYLES, format_amount, format_date
 from synth.documents.invoice import render_invoice
+from ocrstream.records import DOC_TYPES
 from synth.documents.noise import compress, degrade, tint_paper
 from synth.documents.photo import render_photo
 from synth.documents.receipt import render_receipt
@@ -44,7 +45,7 @@ from synth.documents.report import render_report
 
 __all__ = ["DATE_STYLES", "KINDS", "degrade", "format_amount", "format_date", "generate_corpus", "render_document"]
 
-KINDS: tuple[str, ...] = ("receipt", "invoice", "report", "form", "photo", "blank")
+KINDS: tuple[str, ...] = DOC_TYPES
 
 #: Kinds drawn as text on a grey canvas (their ``text`` truth is what the canvas printed).
 PRINTED = {"receipt": render_receipt, "invoice": render_invoice, "report": render_report, "form": render_form}

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from ocrstream.codec import make_serde
 from ocrstream.objectstore import ObjectStore
+from ocrstream.records import TEXT_DOC_TYPES
 from ocrstream.settings import Settings
 from ocrstream.topics import DOCUMENTS, ensure_topics
 from synth.documents import generate_corpus
@@ -24,7 +25,7 @@ from tests.support.streams import read_topic
 from producers.ledger import PublishLedger
 from producers.media import sniff_media_type
 
-KINDS = ("receipt", "invoice", "report", "form")
+KINDS = TEXT_DOC_TYPES
 
 
 def _cli(settings: Settings, *args: str):
