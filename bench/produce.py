@@ -32,9 +32,10 @@ import cv2  # noqa: E402
 
 from ocrstream.stack import LocalStack  # noqa: E402
 from ocrstream.topics import OCR_RESULTS, TopicSpec, ensure_topics  # noqa: E402
-from producers.events import publish_events  # noqa: E402
+from ocrstream.kafka import flush, produce_all  # noqa: E402
+from producers.events import generator_producer_config, publish_events  # noqa: E402
 from synth.events import generate_events  # noqa: E402
-from producers.kafka_io import connect, flush, produce  # noqa: E402
+from producers.kafka_io import connect  # noqa: E402
 from synth.video import page_texts, text_page, write_page_video  # noqa: E402
 from producers.video import FrameSource, VideoProducer  # noqa: E402
 from tests.support.backends import local_settings  # noqa: E402
@@ -48,21 +49,13 @@ def bench_events(settings, n: int, businesses: int = 10) -> tuple[float, float]:
     kw = dict(rate=rate, duration_s=n / rate, start_ms=START_MS, seed=1)
     # baseline: the same bytes, pre-encoded outside the timed region
     pairs = list(generate_events(businesses, **kw).encoded())
-    p = settings.producer
     base_spec = TopicSpec("bench-raw", "OcrResult", key="business_id")
     ensure_topics(settings, (base_spec,))
-    producer, topic = connect(settings, base_spec, **{
-        "linger.ms": p.generator_linger_ms, "batch.size": p.generator_batch_bytes,
-        "batch.num.messages": 100_000, "queue.buffering.max.messages": p.generator_queue_messages,
-        "queue.buffering.max.kbytes": 1_048_576, "delivery.report.only.error": True})
+    producer, topic = connect(settings, base_spec, **generator_producer_config(settings))
     errors = []
     cb = lambda err, msg: errors.append(err) if err else None  # noqa: E731
     t0 = time.perf_counter()
-    for key, value in pairs:
-        try:
-            producer.produce(topic, value, key, on_delivery=cb)
-        except BufferError:
-            produce(producer, topic, value, key=key, on_delivery=cb)
+    produce_all(producer, topic, pairs, cb)
     left = flush(producer, 120)
     raw = len(pairs) / (time.perf_counter() - t0)
     assert not errors and not left, (errors[:3], left)

@@ -15,7 +15,14 @@ Delivery failures are split the way the stream stages need them
 take this record (too large, invalid, not authorised): permanent, dead-letter
 it — and :class:`DeliveryFailed` — retry the same record. An idempotent
 producer that hit a *fatal* error (``PRODUCER_FENCED``, out-of-order sequence
-after a broker outage) never recovers; :class:`AsyncProducer` rebuilds it.
+after a broker outage) never recovers; :class:`AsyncProducer` and
+:class:`BlockingProducer` rebuild it.
+
+Producing: :func:`produce` is the one blocking produce with back-pressure
+(poll while librdkafka's queue is full, bounded wait, then
+:class:`ProduceBlocked`), :func:`produce_all` its loop for many records, and
+:func:`flush` the bounded wait for delivery reports; :class:`AsyncProducer`
+is the awaitable variant for the async stages.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
@@ -205,19 +213,103 @@ def delivery_error(topic: str, err: Any) -> DeliveryFailed:
     return DeliveryFailed(topic, err)
 
 
-class AsyncProducer:
-    """Idempotent confluent-kafka producer with awaitable deliveries, rebuilt after a fatal error.
+#: How long :func:`produce` waits for room in librdkafka's local queue before it gives up.
+#: Longer than ``message.timeout.ms`` (30 s): by then every queued message was delivered or failed.
+PRODUCE_MAX_WAIT_S = 120.0
 
-    ``await send(...)`` returns once the broker acknowledged the record and
-    raises :func:`delivery_error`'s exceptions otherwise. A thread serves the
-    delivery callbacks. When a delivery or librdkafka reports an error that
-    leaves the producer unusable (:func:`needs_new_producer`: fatal, fenced,
-    lost sequence after an outage — it would refuse every later record), the
-    next ``send`` builds a new producer (new producer id)
-    and the caller's retry goes through it; records still queued in the old
-    one fail with :class:`DeliveryFailed` and are retried by their callers
-    (at-least-once: a record the broker had stored but not acknowledged may be
-    written twice — consumers dedupe by record id).
+DeliveryCallback = Callable[[Any, Any], None]
+
+
+class ProduceBlocked(BufferError):
+    """librdkafka's local queue stayed full for the whole bounded wait of :func:`produce`."""
+
+
+def produce(producer: Producer, topic: str, value: bytes | None, key: bytes | str | None = None,
+            on_delivery: DeliveryCallback | None = None, *, headers: list[tuple[str, bytes]] | None = None,
+            timestamp_ms: int | None = None, max_wait_s: float = PRODUCE_MAX_WAIT_S) -> None:
+    """Queue one message, blocking with back-pressure while librdkafka's local queue is full.
+
+    On ``BufferError`` it serves delivery reports (``poll``), which frees the
+    queue as the broker acknowledges, and tries again; after ``max_wait_s``
+    without room it raises :class:`ProduceBlocked` (one line: topic, queue
+    length, wait). Memory stays bounded and nothing is dropped silently. Other
+    errors (``KafkaException`` for a record refused locally) propagate.
+    """
+    kwargs: dict[str, Any] = {"key": key, "value": value}
+    if on_delivery is not None:
+        kwargs["on_delivery"] = on_delivery
+    if headers is not None:
+        kwargs["headers"] = headers
+    if timestamp_ms is not None:
+        kwargs["timestamp"] = timestamp_ms
+    deadline: float | None = None
+    while True:
+        try:
+            producer.produce(topic, **kwargs)
+            return
+        except ProduceBlocked:
+            raise  # a wrapper already waited its bound
+        except BufferError:
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + max_wait_s
+            elif now >= deadline:
+                raise ProduceBlocked(
+                    f"cannot queue a record for {topic}: librdkafka's queue stayed full ({len(producer)} "
+                    f"messages) for {max_wait_s:.0f}s; is the broker at reach?") from None
+            producer.poll(0.05)
+
+
+def produce_all(producer: Producer, topic: str, pairs: Iterable[tuple[bytes, bytes]],
+                on_delivery: DeliveryCallback | None = None, *, pace_rate: float | None = None,
+                on_progress: Callable[[int], None] | None = None) -> int:
+    """Queue every ``(key, value)`` of ``pairs`` (as :func:`produce` does, one call per record on the
+    fast path); return how many were queued.
+
+    With ``pace_rate`` (records/s) it sleeps to queue at that wall-clock rate.
+    Delivery reports are served every 1,024 records, when ``on_progress(n)``
+    is called too. Call :func:`flush` to wait for them.
+    """
+    t0 = time.monotonic()
+    n = 0
+    fast = producer.produce
+    poll = producer.poll
+    for key, value in pairs:
+        if pace_rate:
+            wait = n / pace_rate - (time.monotonic() - t0)
+            if wait > 0:
+                time.sleep(wait)
+        try:
+            fast(topic, value, key, on_delivery=on_delivery)
+        except BufferError:
+            produce(producer, topic, value, key, on_delivery)
+        n += 1
+        if n & 0x3FF == 0:
+            poll(0)
+            if on_progress is not None:
+                on_progress(n)
+    return n
+
+
+def flush(producer: Any, timeout_s: float) -> int:
+    """Wait up to ``timeout_s`` for all delivery reports; return how many are still outstanding."""
+    deadline = time.monotonic() + timeout_s
+    remaining = len(producer)
+    while remaining and time.monotonic() < deadline:
+        remaining = producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+    return remaining
+
+
+class _RebuildingProducer:
+    """An idempotent producer that is replaced after an error that leaves it unusable.
+
+    When a delivery, a ``produce`` call or librdkafka's error callback reports
+    an error of :func:`needs_new_producer` (fatal, fenced, lost sequence after
+    an outage — it would refuse every later record), the next call builds a new
+    producer (new producer id). Records still queued in the old one fail with a
+    delivery error and are retried by their callers (at-least-once: a record the
+    broker had stored but not acknowledged may be written twice — consumers
+    dedupe by record id).
     """
 
     def __init__(self, settings: Settings, **overrides: Any) -> None:
@@ -227,9 +319,6 @@ class AsyncProducer:
         self._fatal: str | None = None
         self.rebuilds = 0
         self._producer = self._build()
-        self._running = True
-        self._thread = threading.Thread(target=self._poll, name="producer-poll", daemon=True)
-        self._thread.start()
 
     def _build(self) -> Producer:
         cfg = producer_config(self._settings, **self._overrides)
@@ -237,16 +326,19 @@ class AsyncProducer:
         return Producer(cfg)
 
     def _on_error(self, err: KafkaError) -> None:
-        if needs_new_producer(err):
-            self._fatal = " ".join(err.str().split())[:300]
-        else:
+        if not self._note(err):
             log.debug("producer error: %s", err.str())
 
-    def _poll(self) -> None:
-        while self._running:
-            self._producer.poll(0.1)
+    def _note(self, err: Any) -> bool:
+        """Remember ``err`` when it calls for a new producer; True if it does."""
+        if needs_new_producer(err):
+            self._fatal = " ".join(err.str().split())[:300]
+            return True
+        return False
 
-    def _rebuild(self) -> None:
+    def _rebuild_if_needed(self) -> None:
+        if self._fatal is None:
+            return
         with self._lock:
             if self._fatal is None:
                 return  # another caller rebuilt it already
@@ -262,37 +354,100 @@ class AsyncProducer:
         except Exception as exc:  # noqa: BLE001 - the old producer is being dropped
             log.debug("old producer cleanup: %s", exc)
 
+    def _reporting(self, on_delivery: DeliveryCallback | None) -> DeliveryCallback:
+        """``on_delivery`` that first notes an error calling for a new producer."""
+
+        def report(err: Any, msg: Any) -> None:
+            if err is not None:
+                self._note(err)
+            if on_delivery is not None:
+                on_delivery(err, msg)
+
+        return report
+
+
+class BlockingProducer(_RebuildingProducer):
+    """The batch stages' producer: :func:`produce` with back-pressure, rebuilt after a fatal error.
+
+    ``produce`` queues (blocking while the local queue is full), ``flush``
+    waits for the delivery reports; ``on_delivery`` callbacks see every
+    failure (a purged record of a replaced producer too), so the caller
+    decides what to retry. It stands in for a confluent-kafka ``Producer``
+    where a stage only produces, polls and flushes (``streams.dlq``, the sink).
+    """
+
+    def produce(self, topic: str, value: bytes | None = None, key: bytes | str | None = None,
+                on_delivery: DeliveryCallback | None = None, *, headers: list[tuple[str, bytes]] | None = None,
+                timestamp_ms: int | None = None) -> None:
+        """Queue one record (see :func:`produce`); a producer found unusable is replaced first."""
+        for attempt in (1, 2):
+            self._rebuild_if_needed()
+            try:
+                produce(self._producer, topic, value, key, self._reporting(on_delivery), headers=headers,
+                        timestamp_ms=timestamp_ms)
+                return
+            except KafkaException as exc:
+                if attempt == 2 or not self._note(exc.args[0] if exc.args else None):
+                    raise
+
+    def poll(self, timeout: float = 0.0) -> int:
+        return self._producer.poll(timeout)
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait up to ``timeout`` seconds for the delivery reports; return how many are outstanding."""
+        return flush(self._producer, timeout)
+
+    def __len__(self) -> int:
+        return len(self._producer)
+
+
+class AsyncProducer(_RebuildingProducer):
+    """Idempotent confluent-kafka producer with awaitable deliveries, rebuilt after a fatal error.
+
+    ``await send(...)`` returns once the broker acknowledged the record and
+    raises :func:`delivery_error`'s exceptions otherwise. A thread serves the
+    delivery callbacks. A producer found unusable is replaced as
+    :class:`_RebuildingProducer` says; the caller's retry goes through the new one.
+    """
+
+    def __init__(self, settings: Settings, **overrides: Any) -> None:
+        super().__init__(settings, **overrides)
+        self._running = True
+        self._thread = threading.Thread(target=self._poll, name="producer-poll", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while self._running:
+            self._producer.poll(0.1)
+
     async def send(self, topic: str, value: bytes, key: bytes | None) -> None:
         """Return once the broker acknowledged the record; raise :class:`DeliveryFailed` otherwise."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
 
-        def on_delivery(err: Any, msg: Any) -> None:
-            if err is not None and needs_new_producer(err):
-                self._fatal = " ".join(err.str().split())[:300]
+        def settle(err: Any) -> None:
+            if fut.done():
+                return
+            if err is not None:
+                fut.set_exception(delivery_error(topic, err))
+            else:
+                fut.set_result(None)
 
-            def settle() -> None:
-                if fut.done():
-                    return
-                if err is not None:
-                    fut.set_exception(delivery_error(topic, err))
-                else:
-                    fut.set_result(None)
-
-            loop.call_soon_threadsafe(settle)
-
+        on_delivery = self._reporting(lambda err, msg: loop.call_soon_threadsafe(settle, err))
+        waited = 0.0
         while True:
-            if self._fatal is not None:
-                self._rebuild()
+            self._rebuild_if_needed()
             try:
                 self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
                 break
             except BufferError:
+                if waited >= PRODUCE_MAX_WAIT_S:
+                    raise DeliveryFailed(topic, f"local queue full for {PRODUCE_MAX_WAIT_S:.0f}s") from None
                 await asyncio.sleep(0.05)
+                waited += 0.05
             except KafkaException as exc:
                 err = exc.args[0] if exc.args else None
-                if needs_new_producer(err):
-                    self._fatal = " ".join(err.str().split())[:300]
+                if self._note(err):
                     continue
                 raise delivery_error(topic, err if isinstance(err, KafkaError) else exc) from exc
         await fut

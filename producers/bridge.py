@@ -200,7 +200,7 @@ class Bridge:
     def close(self) -> None:
         """Wait for outstanding acknowledgements and let go of the producer."""
         if self.producer is not None:
-            from producers.kafka_io import flush
+            from ocrstream.kafka import flush
 
             flush(self.producer, self.settings.producer.flush_timeout_s)
         self.producer = self.dlq = None
@@ -310,7 +310,7 @@ class Bridge:
 
     def _publish(self, event: ObjectCreated, business: str, filename: str, sha: str, size: int,
                  media_type: str, event_time_ms: int) -> None:
-        from producers.kafka_io import produce
+        from ocrstream.kafka import produce
         from producers.publish import document_ref
 
         ident = (business, sha)
@@ -342,7 +342,7 @@ class Bridge:
 
     def flush(self) -> None:
         """Wait for every queued record's acknowledgement; :class:`TransientError` if any is missing."""
-        from producers.kafka_io import flush
+        from ocrstream.kafka import flush
 
         left = flush(self.producer, self.settings.producer.flush_timeout_s)
         errors = self._errors + list(self.dlq.errors)

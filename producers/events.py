@@ -3,7 +3,9 @@
 :func:`publish_events` produces any iterable of ``OcrResult`` dicts (key
 ``business_id``) and waits for every delivery report. A source that can encode
 itself faster than record by record (:class:`PreEncoded`, e.g.
-:class:`synth.events.EventStream`) is asked for its ``(key, value)`` bytes instead.
+:class:`synth.events.EventStream`) is handed the serde and asked for its
+``(key, value)`` bytes instead; either way every value goes through
+:func:`ocrstream.codec.make_serde`, so ``kafka.schema_registry_url`` is honoured.
 """
 
 from __future__ import annotations
@@ -13,20 +15,21 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ocrstream.codec import make_serde
+from ocrstream.codec import Serde, make_serde
+from ocrstream.kafka import flush, produce_all
 from ocrstream.settings import Settings
 from ocrstream.topics import OCR_RESULTS, TopicSpec
-from producers.kafka_io import connect, flush, produce
+from producers.kafka_io import connect
 
 
 @runtime_checkable
 class PreEncoded(Protocol):
-    """Records that encode themselves (one pass): ``encoded()`` yields ``(key, value)`` Avro bytes."""
+    """Records that encode themselves (one pass): ``encoded(serde, topic)`` yields ``(key, value)`` bytes."""
 
     @property
     def fresh(self) -> bool: ...
 
-    def encoded(self) -> Iterator[tuple[bytes, bytes]]: ...
+    def encoded(self, serde: Serde | None = None, topic: str | None = None) -> Iterator[tuple[bytes, bytes]]: ...
 
 
 @dataclass
@@ -44,6 +47,15 @@ class PublishStats:
         return self.delivered / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
+def encoded_events(settings: Settings, events: Iterable[dict[str, Any]] | PreEncoded,
+                   topic: str) -> Iterator[tuple[bytes, bytes]]:
+    """``(business_id, value)`` per event, with the ``OcrResult`` serde of ``settings`` (registry or not)."""
+    serde = make_serde("OcrResult", settings.kafka.schema_registry_url)
+    if isinstance(events, PreEncoded) and events.fresh:
+        return events.encoded(serde, topic)
+    return ((str(e["business_id"]).encode(), serde.encode(e, topic)) for e in events)
+
+
 def publish_events(settings: Settings, events: Iterable[dict[str, Any]] | PreEncoded, *,
                    spec: TopicSpec = OCR_RESULTS, pace_rate: float | None = None,
                    on_progress: Callable[[int], None] | None = None) -> PublishStats:
@@ -58,14 +70,7 @@ def publish_events(settings: Settings, events: Iterable[dict[str, Any]] | PreEnc
     called every 1,024 events and at the end.
     """
     p = settings.producer
-    producer, topic = connect(settings, spec, **{
-        "linger.ms": p.generator_linger_ms,
-        "batch.size": p.generator_batch_bytes,
-        "batch.num.messages": 100_000,
-        "queue.buffering.max.messages": p.generator_queue_messages,
-        "queue.buffering.max.kbytes": 1_048_576,
-        "delivery.report.only.error": True,
-    })
+    producer, topic = connect(settings, spec, **generator_producer_config(settings))
     stats = PublishStats()
 
     def on_error(err: Any, msg: Any) -> None:
@@ -74,30 +79,9 @@ def publish_events(settings: Settings, events: Iterable[dict[str, Any]] | PreEnc
             if len(stats.errors) < 10:
                 stats.errors.append(err.str())
 
-    if isinstance(events, PreEncoded) and events.fresh:
-        pairs: Iterator[tuple[bytes, bytes]] = events.encoded()
-    else:
-        serde = make_serde("OcrResult", settings.kafka.schema_registry_url)
-        pairs = ((str(e["business_id"]).encode(), serde.encode(e, topic)) for e in events)
     t0 = time.monotonic()
-    n = 0
-    produce_fn = producer.produce
-    poll = producer.poll
-    for key, value in pairs:
-        if pace_rate:
-            wait = n / pace_rate - (time.monotonic() - t0)
-            if wait > 0:
-                time.sleep(wait)
-        try:
-            produce_fn(topic, value, key, on_delivery=on_error)
-        except BufferError:
-            produce(producer, topic, value, key=key, on_delivery=on_error)
-        n += 1
-        if n & 0x3FF == 0:
-            poll(0)
-            if on_progress is not None:
-                on_progress(n)
-    stats.produced = n
+    stats.produced = produce_all(producer, topic, encoded_events(settings, events, topic), on_error,
+                                 pace_rate=pace_rate, on_progress=on_progress)
     left = flush(producer, p.flush_timeout_s)
     stats.elapsed_s = time.monotonic() - t0
     if left:
@@ -105,5 +89,18 @@ def publish_events(settings: Settings, events: Iterable[dict[str, Any]] | PreEnc
         stats.errors.append(f"{left} messages without delivery report after {p.flush_timeout_s:.0f}s")
     stats.delivered = stats.produced - stats.failed
     if on_progress is not None:
-        on_progress(n)
+        on_progress(stats.produced)
     return stats
+
+
+def generator_producer_config(settings: Settings) -> dict[str, Any]:
+    """librdkafka overrides of the load generator: large batches, only failures reported."""
+    p = settings.producer
+    return {
+        "linger.ms": p.generator_linger_ms,
+        "batch.size": p.generator_batch_bytes,
+        "batch.num.messages": 100_000,
+        "queue.buffering.max.messages": p.generator_queue_messages,
+        "queue.buffering.max.kbytes": 1_048_576,
+        "delivery.report.only.error": True,
+    }

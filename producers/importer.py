@@ -49,7 +49,8 @@ from ocrstream.settings import Settings
 from ocrstream.topics import OCR_RESULTS
 from producers.errors import ProducerError
 from producers.times import parse_time_ms
-from producers.kafka_io import connect, flush, produce
+from ocrstream.kafka import flush, produce
+from producers.kafka_io import connect
 
 log = logging.getLogger(__name__)
 

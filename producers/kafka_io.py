@@ -3,10 +3,9 @@
 * :func:`connect` checks the broker with bounded retries (then raises
   :class:`~producers.errors.BrokerUnavailable` with a hint), makes sure the
   topic exists and returns an idempotent ``acks=all`` producer.
-* :func:`produce` hands one message to librdkafka, waiting (polling delivery
-  reports) while its local queue is full: memory stays bounded and nothing is
-  dropped silently.
-* :func:`flush` waits for every outstanding delivery report.
+
+Producing goes through the ground's one helper, :func:`ocrstream.kafka.produce`
+(blocking with back-pressure) and :func:`ocrstream.kafka.flush`.
 
 Delivery semantics: at-least-once. A message counts as published only when
 its delivery report says the broker acknowledged it (``acks=all``). The
@@ -18,12 +17,9 @@ twice, and consumers de-duplicate on the key/document id.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Producer
-
 
 from ocrstream.kafka import BrokerUnavailable as KafkaUnreachable
 from ocrstream.kafka import make_producer, require_broker
@@ -58,28 +54,3 @@ def connect(settings: Settings, spec: TopicSpec, **overrides: Any) -> tuple[Prod
         ) from exc
     overrides.setdefault("logger", logging.getLogger("producers.librdkafka"))
     return make_producer(settings, **overrides), settings.topic(spec.short_name)
-
-
-def produce(producer: Producer, topic: str, value: bytes, key: bytes | str | None = None,
-            on_delivery: Callable[..., None] | None = None, timestamp_ms: int | None = None) -> None:
-    """Queue one message; while librdkafka's queue is full, serve delivery reports and retry."""
-    kwargs: dict[str, Any] = {"key": key, "value": value}
-    if on_delivery is not None:
-        kwargs["on_delivery"] = on_delivery
-    if timestamp_ms is not None:
-        kwargs["timestamp"] = timestamp_ms
-    while True:
-        try:
-            producer.produce(topic, **kwargs)
-            return
-        except BufferError:
-            producer.poll(0.05)
-
-
-def flush(producer: Producer, timeout_s: float) -> int:
-    """Wait up to ``timeout_s`` for all delivery reports; return how many are still outstanding."""
-    deadline = time.monotonic() + timeout_s
-    remaining = len(producer)
-    while remaining and time.monotonic() < deadline:
-        remaining = producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
-    return remaining

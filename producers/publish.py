@@ -54,7 +54,8 @@ from ocrstream.records import DocumentRef
 from ocrstream.settings import Settings
 from ocrstream.topics import DOCUMENTS
 from producers.errors import ProducerError, StoreUnavailable
-from producers.kafka_io import connect, flush, produce
+from ocrstream.kafka import flush, produce
+from producers.kafka_io import connect
 from producers.ledger import PublishLedger, ledger_path
 from producers.media import (
     DOCUMENT_SUFFIXES,

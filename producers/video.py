@@ -49,7 +49,8 @@ from ocrstream.settings import Settings
 from ocrstream.topics import VIDEO_FRAMES
 from producers.errors import ProducerError, SourceUnavailable, StoreUnavailable
 from producers.frames import DetectorConfig, PageDetector, Verdict, phash_hex, sharpness
-from producers.kafka_io import connect, flush, produce
+from ocrstream.kafka import flush, produce
+from producers.kafka_io import connect
 
 log = logging.getLogger(__name__)
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocrstream import metrics
+from ocrstream.kafka import DeliveryRefused, delivery_error
 from streams.checkpoint import VERSIONS, Checkpoint, CheckpointStore
 from streams.dlq import RetryPolicy, TransientError, classify_error, retry_sync
 from streams.recompute import LateUpdater, WindowRef
@@ -171,16 +172,10 @@ class Committer:
         if rows:
             retry_sync(lambda: self.windows.insert_rows(rows), self.policy, "sink", where)
             self.stats.window_rows += len(rows)
-        for key, value, reason in job.late:
-            while True:
-                try:
-                    self.producer.produce(self.late_topic, value=value, key=key,
-                                          headers=[(REASON_HEADER, reason.encode())])
-                    break
-                except BufferError:
-                    self.producer.poll(0.1)
-        if self.producer.flush(30) or self.dlq.errors:
-            raise TransientError(f"{where}: late/DLQ records not acknowledged")
+        if job.late:
+            pending = list(job.late)
+            retry_sync(lambda: self._send_late(pending, where), self.policy, "sink", where)
+        retry_sync(self.dlq.flush, self.policy, "sink", where)
         if job.publish_times:
             now_ms = time.time() * 1000
             self.stats.visible_latency_ms.extend(now_ms - t for t in job.publish_times)
@@ -193,6 +188,38 @@ class Committer:
                      self.checkpoints.topic, " ".join(f"p{cp.partition}@{cp.offset}" for cp in job.checkpoints),
                      self.stats.records, self.stats.late, self.stats.too_late, self.stats.duplicates,
                      self.stats.dead_letters)
+
+    def _send_late(self, late: list[tuple[bytes, bytes, str]], where: str) -> None:
+        """Produce ``late`` to the late topic and wait for the broker's acknowledgements.
+
+        A record the broker refuses for good (too large) is logged and dropped: it can never be
+        written. Any other failure raises :class:`TransientError` after keeping, in ``late``, only
+        the records not acknowledged yet, so the retry re-sends those (the producer, rebuilt
+        after a fenced or fatal error, takes them).
+        """
+        acked: set[int] = set()
+        failed: dict[int, Exception] = {}
+
+        def reporter(i: int) -> Callable[[Any, Any], None]:
+            def on_delivery(err: Any, msg: Any) -> None:
+                if err is None:
+                    acked.add(i)
+                else:
+                    failed[i] = delivery_error(self.late_topic, err)
+            return on_delivery
+
+        for i, (key, value, reason) in enumerate(late):
+            self.producer.produce(self.late_topic, value=value, key=key, on_delivery=reporter(i),
+                                  headers=[(REASON_HEADER, reason.encode())])
+        left = self.producer.flush(30)
+        for i, exc in failed.items():
+            if isinstance(exc, DeliveryRefused):
+                log.error("%s: late record for %s dropped, the broker refuses it: %s", where, self.late_topic, exc)
+        late[:] = [rec for i, rec in enumerate(late)
+                   if i not in acked and not isinstance(failed.get(i), DeliveryRefused)]
+        if late:
+            errors = sorted({str(e) for e in failed.values() if not isinstance(e, DeliveryRefused)})[:2]
+            raise TransientError(f"{where}: {len(late)} late records not acknowledged ({left} pending) {errors}")
 
 
 __all__ = ["Committer", "FlushJob", "REASON_HEADER"]

@@ -323,7 +323,9 @@ class DeadLetterWriter:
       wait for the acknowledgements. A refused one is re-queued in minimal
       form from the delivery report; refused again, it is reported and
       dropped. Only unacknowledged (transient) failures make ``flush`` raise
-      :class:`TransientError` (``errors`` lists them).
+      :class:`TransientError`; those dead letters are queued again by that
+      ``flush``, so calling it again (the caller's retry) delivers them, and
+      ``errors`` holds only the failures since the last ``flush``.
     """
 
     def __init__(self, settings: Any, producer: Any | None = None) -> None:
@@ -338,13 +340,14 @@ class DeadLetterWriter:
         self.sent = 0
         self.dropped = 0
         self.errors: list[str] = []
+        self._failed: list[dict[str, Any]] = []  # transient failures, queued again by flush()
 
     @property
     def producer(self) -> Any:
         if self._producer is None:
-            from ocrstream.kafka import make_producer
+            from ocrstream.kafka import BlockingProducer
 
-            self._producer = make_producer(self._settings)
+            self._producer = BlockingProducer(self._settings)
         return self._producer
 
     def bound(self, dl: dict[str, Any]) -> dict[str, Any]:
@@ -404,19 +407,22 @@ class DeadLetterWriter:
             exc = delivery_error(self.topic, err)
             if not isinstance(exc, DeliveryRefused):
                 self.errors.append(str(exc))
+                self._failed.append(dl)
             elif not minimal:
                 self._produce(dl, minimal=True)
             else:
                 self.dropped += 1
                 report_unwritable(dl, str(exc))
 
+        from ocrstream.kafka import produce
+
         value, key = self.encode(record), dead_letter_key(record)
         while True:
             try:
-                self.producer.produce(self.topic, value=value, key=key, on_delivery=on_delivery)
+                produce(self.producer, self.topic, value, key, on_delivery)
                 return
             except BufferError:
-                self.producer.poll(0.1)
+                raise  # the queue stayed full for produce()'s whole wait: not this record's fault
             except Exception as exc:  # noqa: BLE001 - refused locally (size, config)
                 from ocrstream.kafka import DeliveryRefused
 
@@ -429,11 +435,19 @@ class DeadLetterWriter:
                 value, key = self.encode(record), dead_letter_key(record)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait for every dead letter to be acknowledged (raise TransientError otherwise)."""
+        """Wait for every dead letter to be acknowledged; raise TransientError otherwise.
+
+        Dead letters that failed transiently are queued again before the raise: the
+        next ``flush`` waits for them (they are not lost, and an old failure does not
+        fail every later flush).
+        """
         left = self.producer.flush(timeout_s)
         if left or self.errors:
             errs, self.errors = self.errors[:3], []
-            raise TransientError(f"DLQ delivery failed ({left} pending): {errs}")
+            failed, self._failed = self._failed, []
+            for dl in failed:
+                self._produce(dl, minimal=False)
+            raise TransientError(f"DLQ delivery failed ({left} pending, {len(failed)} queued again): {errs}")
 
 
 #: The sink's name for the writer (kept for its callers).

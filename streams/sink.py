@@ -62,7 +62,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from ocrstream import metrics
 from ocrstream.clickhouse import connect, migrate
-from ocrstream.kafka import make_consumer, make_producer
+from ocrstream.kafka import BlockingProducer, make_consumer
 from ocrstream.settings import Settings
 from ocrstream.topics import DLQ, LATE_EVENTS, OCR_RESULTS
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS, Checkpoint, CheckpointStore
@@ -160,7 +160,7 @@ class AggregationSink:
         self.decoder = ResultDecoder(settings)
         self.policy = RetryPolicy.from_settings(s)
         self.op = (operator_factory or (lambda: WindowOperator(s)))()
-        self.producer = make_producer(settings, **{"linger.ms": 20})
+        self.producer = BlockingProducer(settings, **{"linger.ms": 20})
         self.dlq = DeadLetterPublisher(settings, producer=self.producer)
         self.dedupe = DedupeIndex(s.dedupe_memory_ms, s.dedupe_max_ids)
         self.documents = DocumentWriter(self.client, self.decoder.schema)

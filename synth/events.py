@@ -20,12 +20,13 @@ time ``start + (i + u) * 1000 / rate`` ms, ``u`` uniform in [0, 1)), except:
   an import running beside it (late updates within allowed lateness, too late
   beyond it).
 
-:meth:`EventStream.encoded` gives ``(key, value)`` Avro bytes on a fast path: each
+:meth:`EventStream.encoded` gives ``(key, value)`` bytes on a fast path: each
 event is the concatenation of a few varying Avro fields (ids, business, times) and
-pre-encoded runs of fields per ``(template, UTC day)`` — the same bytes fastavro
-writes for the same dict (checked when a tail is built), at several times
-fastavro's speed. :func:`producers.events.publish_events` produces a stream (or
-any iterable of such dicts) to Kafka.
+pre-encoded runs of fields per ``(template, UTC day)`` (:class:`ocrstream.codec.RunEncoder`)
+— the same bytes the serde writes for the same dict, registry framing included
+(checked when a tail is built), at several times fastavro's speed.
+:func:`producers.events.publish_events` produces a stream (or any iterable of
+such dicts) to Kafka.
 
 :attr:`EventStream.truth` (complete once the stream is exhausted) is the
 ground truth per business: ``count``, ``sum_total`` (``fields.total``, ``None``
@@ -38,7 +39,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import io
 import json
 import random
 import struct
@@ -47,12 +47,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import fastavro
 import numpy as np
-from fastavro.schema import parse_schema
 
-from ocrstream.avro_prefix import zigzag
-from ocrstream.codec import MAGIC, AvroCodec, load_schema
+from ocrstream.codec import AvroCodec, RunEncoder, Serde, encode_long, encode_string, load_schema
 from ocrstream.records import FIELD_DOC_TYPES, TEXT_DOC_TYPES
 
 DOC_TYPES: tuple[str, ...] = TEXT_DOC_TYPES  # the generated ones
@@ -68,11 +65,6 @@ CHUNK = 65_536  # events planned per numpy batch (part of the determinism contra
 def _f32(x: float) -> float:
     """Round to the nearest float32 (Avro ``float``), so dicts equal decoded records."""
     return struct.unpack("<f", struct.pack("<f", x))[0]
-
-
-def _string(s: str) -> bytes:
-    b = s.encode()
-    return zigzag(len(b)) + b
 
 
 @dataclass(frozen=True)
@@ -196,37 +188,6 @@ def _tail_dict(t: _Template, day: int) -> dict[str, Any]:
         "ocr_score": t.ocr_score,
         "timings": dict(t.timings),
     }
-
-
-def _field_runs(schema: dict[str, Any], per_event: set[str]) -> list[Any]:
-    """The record's fields cut into runs: a tuple of consecutive per-event field names, or a
-    parsed record schema of consecutive other fields (``__names`` lists them)."""
-    runs: list[Any] = []
-    cur: list[dict[str, Any]] = []
-    own: list[str] = []
-
-    def close_template() -> None:
-        if cur:
-            sub = {"type": "record", "name": f"Run{len(runs)}", "namespace": schema.get("namespace"),
-                   "fields": list(cur)}
-            parsed = parse_schema(sub, _force=True)
-            parsed["__names"] = [f["name"] for f in cur]
-            runs.append(parsed)
-            cur.clear()
-
-    for f in schema["fields"]:
-        if f["name"] in per_event:
-            close_template()
-            own.append(f["name"])
-        else:
-            if own:
-                runs.append(tuple(own))
-                own.clear()
-            cur.append(f)
-    close_template()
-    if own:
-        runs.append(tuple(own))
-    return runs
 
 
 @dataclass
@@ -356,40 +317,26 @@ class EventStream:
 
     # ------------------------------------------------------------ bytes
 
-    def encoded(self) -> Iterator[tuple[bytes, bytes]]:
-        """``(key, value)`` per event: key = business id, value = single-object Avro ``OcrResult``.
+    def encoded(self, serde: Serde | None = None, topic: str | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """``(key, value)`` per event: key = business id, value = the ``OcrResult`` as ``serde`` writes it
+        for ``topic`` (default: single-object Avro; a registry serde gives the registry's framing).
 
-        A body is the concatenation of its fields' encodings in schema order; the fields that
-        vary per event (ids, business, times, uri, source) are written here, every other run
-        of fields is encoded once per ``(template, UTC day)`` with fastavro and reused. The
-        first event of each pair is checked against fastavro's encoding of the whole record.
+        A fast path (:class:`ocrstream.codec.RunEncoder`): the fields that vary per event (ids,
+        business, times, uri, source) are encoded here, every other run of fields once per
+        ``(template, UTC day)`` and reused. The first event of each pair is checked against
+        ``serde.encode`` of the whole record.
         """
-        schema = load_schema("OcrResult")
-        header = MAGIC + schema.fingerprint
-        codec = AvroCodec(schema)
+        serde = serde or AvroCodec(load_schema("OcrResult"))
         s = self.spec
         keys = [b.encode() for b in s.businesses]
-        biz_enc = [_string(b) for b in s.businesses]
-        source_enc = _string(s.source)
+        biz_enc = [encode_string(b) for b in s.businesses]
+        source_enc = encode_string(s.source)
         prefix = f"gen-{self._prefix}-"
-        id_len = zigzag(len(prefix) + 10)
-        uri_len = zigzag(len(prefix) + 10 + len("gen://"))
-        per_event = {"document_id", "business_id", "event_time", "processed_at", "uri", "source"}
-        runs = _field_runs(schema.raw, per_event)  # [(per-event field names) | (template run schema)]
+        id_len = encode_long(len(prefix) + 10)
+        uri_len = encode_long(len(prefix) + 10 + len("gen://"))
+        runs = RunEncoder(serde, topic, {"document_id", "business_id", "event_time", "processed_at", "uri",
+                                         "source"})
         cache: dict[tuple[int, int], list[bytes]] = {}
-
-        def template_runs(t: int, day: int, head_rec: dict[str, Any]) -> list[bytes]:
-            rec = dict(head_rec)
-            rec.update(_tail_dict(self.templates[t], day))
-            parts = []
-            for run in runs:
-                if isinstance(run, tuple):
-                    continue
-                buf = io.BytesIO()
-                fastavro.schemaless_writer(buf, run, {k: rec[k] for k in run["__names"]})
-                parts.append(buf.getvalue())
-            cache[(t, day)] = parts
-            return parts
 
         for i0, biz, tpl, et, pa in self._plan():
             for j in range(len(biz)):
@@ -397,24 +344,19 @@ class EventStream:
                 b = biz[j]
                 e = et[j]
                 idb = f"{prefix}{i:010d}".encode()
-                own = {"document_id": id_len + idb, "business_id": biz_enc[b], "event_time": zigzag(e),
-                       "processed_at": zigzag(pa[j]), "uri": uri_len + b"gen://" + idb, "source": source_enc}
+                own = {"document_id": id_len + idb, "business_id": biz_enc[b], "event_time": encode_long(e),
+                       "processed_at": encode_long(pa[j]), "uri": uri_len + b"gen://" + idb, "source": source_enc}
                 day = e // 86_400_000
                 parts = cache.get((tpl[j], day))
-                check = parts is None
-                if check:
-                    head_rec = {"document_id": idb.decode(), "business_id": s.businesses[b],
-                                "uri": "gen://" + idb.decode(), "source": s.source, "event_time": e,
-                                "processed_at": pa[j]}
-                    parts = template_runs(tpl[j], day, head_rec)
-                it = iter(parts)
-                value = header + b"".join(
-                    b"".join(own[n] for n in run) if isinstance(run, tuple) else next(it) for run in runs)
-                if check:  # the composed bytes must equal fastavro's
-                    rec = dict(head_rec)
-                    rec.update(_tail_dict(self.templates[tpl[j]], day))
-                    if value != codec.encode(rec):
-                        raise AssertionError("fast OcrResult encoding differs from fastavro")
+                if parts is not None:
+                    yield keys[b], runs.compose(own, parts)
+                    continue
+                rec = {"document_id": idb.decode(), "business_id": s.businesses[b], "uri": "gen://" + idb.decode(),
+                       "source": s.source, "event_time": e, "processed_at": pa[j]}
+                rec.update(_tail_dict(self.templates[tpl[j]], day))
+                parts = cache[(tpl[j], day)] = runs.shared_parts(rec)
+                value = runs.compose(own, parts)
+                runs.verify(value, rec)  # the composed bytes must equal the serde's
                 yield keys[b], value
 
     # ------------------------------------------------------------ truth

@@ -160,3 +160,58 @@ def test_codec_error_is_one_line() -> None:
         assert "\n" not in str(exc)
     else:
         pytest.fail("garbage decoded")
+
+
+def _events():
+    from synth.events import generate_events
+
+    return generate_events(3, rate=50.0, duration_s=4.0, start_ms=1_714_521_600_000, seed=7, templates=8,
+                           out_of_order=0.2)
+
+
+def test_generated_events_with_a_registry_decode_with_the_registry_aware_decoders() -> None:
+    """With ``kafka.schema_registry_url`` set, the generator's fast path writes Confluent framing
+    (``00`` + the registry's schema id), and the sink's decoder and the registry serde read it."""
+    from ocrstream.settings import Settings
+    from producers.events import encoded_events
+    from streams.decode import BUSINESS_ID, DOCUMENT_ID, EVENT_TIME, ResultDecoder
+
+    settings = Settings().with_overrides(**{"kafka.schema_registry_url": "mock://codec-test-registry"})
+    topic = settings.topic("ocr-results")
+    pairs = list(encoded_events(settings, _events(), topic))
+    expected = list(_events())
+    assert len(pairs) == len(expected) == 200
+    serde = make_serde("OcrResult", settings.kafka.schema_registry_url)
+    header = serde.header(topic)
+    assert header[:1] == b"\x00" and len(header) == 5
+    decoder = ResultDecoder(settings)
+    for (key, value), event in zip(pairs, expected):
+        assert value.startswith(header) and not value.startswith(MAGIC)
+        assert key == event["business_id"].encode()
+        assert serde.decode(value, topic) == event
+        prefix, _body = decoder.decode(value)
+        assert (prefix[DOCUMENT_ID], prefix[BUSINESS_ID], prefix[EVENT_TIME]) == (
+            event["document_id"], event["business_id"], event["event_time"])
+    assert decoder.reencoded == len(pairs)
+
+
+def test_generated_events_without_a_registry_are_single_object_avro() -> None:
+    from ocrstream.settings import Settings
+    from producers.events import encoded_events
+
+    codec = AvroCodec(load_schema("OcrResult"))
+    pairs = list(encoded_events(Settings(), _events(), "t.ocr-results"))
+    assert [value for _, value in pairs] == [codec.encode(e) for e in _events()]
+
+
+def test_run_encoder_refuses_a_composition_that_differs_from_the_serde() -> None:
+    from ocrstream.codec import RunEncoder, encode_string
+
+    enc = RunEncoder(make_serde("DocumentRef"), None, {"document_id"})
+    parts = enc.shared_parts(REF)
+    good = enc.compose({"document_id": encode_string(REF["document_id"])}, parts)
+    assert good == make_serde("DocumentRef").encode(REF)
+    enc.verify(good, REF)
+    bad = enc.compose({"document_id": encode_string("doc-2")}, parts)
+    with pytest.raises(CodecError, match="fast DocumentRef encoding differs"):
+        enc.verify(bad, REF)

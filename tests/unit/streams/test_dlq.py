@@ -200,3 +200,93 @@ def test_delivery_errors_are_classified():
     assert refused.error_class == "DeliveryRefused.MSG_SIZE_TOO_LARGE"
     for code in (KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError.PRODUCER_FENCED):
         assert classify_error(delivery_error("t", KafkaError(code))) == "transient"
+
+
+class _FlakyProducer(_FakeProducer):
+    """Fails the first ``transient`` deliveries (timed out), then delivers; ``refuse`` as above."""
+
+    def __init__(self, transient: int = 0, refuse: bytes | None = None) -> None:
+        super().__init__(refuse=refuse)
+        self.failures_left = transient
+        self.headers: list = []
+
+    def produce(self, topic, value, key, on_delivery, headers=None):
+        self.headers.append(headers)
+        self.queue.append((value, on_delivery))
+
+    def poll(self, timeout=0):
+        from confluent_kafka import KafkaError
+
+        while self.queue:
+            value, cb = self.queue.pop(0)
+            if self.failures_left:
+                self.failures_left -= 1
+                cb(KafkaError(KafkaError._MSG_TIMED_OUT), None)
+            elif self.refuse is not None and self.refuse in value:
+                cb(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), None)
+            else:
+                self.delivered.append(value)
+                cb(None, None)
+        return 0
+
+    def __len__(self):
+        return len(self.queue)
+
+    def __bool__(self):  # a producer with nothing queued is still a producer
+        return True
+
+
+def test_a_transient_dlq_failure_is_retried_and_does_not_fail_later_flushes():
+    producer = _FlakyProducer(transient=1)
+    w = _writer(producer=producer)
+    w.publish(_dl())
+    with pytest.raises(TransientError, match="1 queued again"):
+        w.flush()
+    assert w.errors == [] and not producer.delivered
+    w.flush()  # the caller's retry: the queued-again dead letter is delivered
+    assert len(producer.delivered) == 1 and w.sent == 1
+    w.publish(_dl())
+    w.flush()  # an old failure never fails a later flush
+    assert len(producer.delivered) == 2
+
+
+def _committer(producer, dlq):
+    from types import SimpleNamespace
+
+    from streams.commit import Committer
+
+    stats = SimpleNamespace(documents=0, late_update_rows=0, window_rows=0, flushes=0, checkpoints=0,
+                            visible_latency_ms=[])
+    return Committer(documents=None, windows=None, late_updates=None, checkpoints=None, producer=producer,
+                     dlq=dlq, late_topic="t.late-events", policy=RetryPolicy(1, 2, 3), parse=None, stats=stats,
+                     name="sink-test", pipelined=False)
+
+
+def _job(seq, late=()):
+    from streams.commit import FlushJob
+
+    return FlushJob(seq=seq, documents=None, window_rows=[], recompute=[], late=list(late), publish_times=[])
+
+
+def test_sink_commit_retries_dead_letters_and_moves_on_after_one_transient_failure():
+    producer = _FlakyProducer(transient=1)
+    w = _writer(producer=producer)
+    committer = _committer(producer, w)
+    w.publish(_dl())
+    first = _job(1)
+    committer.submit(first)
+    assert first.error is None and committer.committed_seq == 1 and len(producer.delivered) == 1
+    second = _job(2)
+    committer.submit(second)
+    assert second.error is None and committer.committed_seq == 2
+
+
+def test_sink_commit_resends_unacknowledged_late_records_and_drops_refused_ones():
+    producer = _FlakyProducer(transient=1, refuse=b"huge")
+    committer = _committer(producer, _writer(producer=producer))
+    late = [(b"biz", b"late-1", "too late"), (b"biz", b"late-2", "too late"), (b"biz", b"huge", "too late")]
+    job = _job(1, late)
+    committer.submit(job)
+    assert job.error is None and committer.committed_seq == 1
+    assert sorted(producer.delivered) == [b"late-1", b"late-2"]  # the failed one once more, the refused never
+    assert producer.headers[0] == [("ocrstream-reason", b"too late")]
