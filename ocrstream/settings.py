@@ -99,7 +99,10 @@ class OcrSettings(BaseModel):
     route_min_confidence: float = 0.6
     threads: int = Field(2, ge=1, description="intra-op threads per engine instance")
     max_pixels: int = 60_000_000
-    max_object_bytes: int = 25 * 1024 * 1024
+    max_object_bytes: int = Field(
+        25 * 1024 * 1024, ge=1,
+        description="the one document size limit: producers refuse larger documents, the worker dead-letters them",
+    )
     pdf_dpi: int = 200
     max_pages: int = Field(50, ge=1, description="pages per document (PDF/TIFF); more is TooManyPages")
     # PP-OCRv6 sizes for the onnx engine, chosen on real receipts (ocr_agents/engines/onnx.py):
@@ -221,7 +224,6 @@ class ProducerSettings(BaseModel):
     # Document publisher
     presign_expires_s: int = Field(24 * 3600, ge=1, description="lifetime of presigned GET URLs")
     upload_threads: int = Field(4, ge=1, description="parallel hash+upload workers")
-    max_document_bytes: int = 64 * 1024 * 1024
     watch_interval_s: float = Field(1.0, gt=0, description="seconds between directory scans")
     watch_settle_s: float = Field(1.0, ge=0, description="a file must be unchanged this long before it is published")
     # Video producer

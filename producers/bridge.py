@@ -175,7 +175,7 @@ class Bridge:
         self.buckets = {settings.s3.documents_bucket, *settings.stream.allowed_buckets}
         self.reserved = tuple(settings.bridge.reserved_prefixes)
         self.known = set(settings.stream.known_businesses)
-        self.max_bytes = settings.producer.max_document_bytes
+        self.max_bytes = settings.ocr.max_object_bytes
         self.store = store or ObjectStore(settings)
         self.serde = make_serde("DocumentRef", settings.kafka.schema_registry_url)
         self.stats = BridgeStats()
@@ -282,7 +282,7 @@ class Bridge:
             size = int(resp.get("ContentLength") or 0)
             if size > self.max_bytes:
                 raise ObjectTooLarge(f"{uri} is {size} bytes > limit {self.max_bytes} "
-                                     "(OCRSTREAM_PRODUCER__MAX_DOCUMENT_BYTES)")
+                                     "(OCRSTREAM_OCR__MAX_OBJECT_BYTES)")
             digest = hashlib.sha256()
             head = b""
             total = 0

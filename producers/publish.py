@@ -293,7 +293,7 @@ class DocumentPublisher:
     def _prepare(self, cand: Candidate) -> _Prepared:
         """Read, type, hash and (local files) upload one candidate. Runs in a worker thread."""
         prep = _Prepared(cand)
-        limit = self.settings.producer.max_document_bytes
+        limit = self.settings.ocr.max_object_bytes
         try:
             if cand.path is not None:
                 size = cand.path.stat().st_size

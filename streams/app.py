@@ -45,13 +45,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ocrstream import health, metrics
 from ocrstream.codec import make_serde
 from ocrstream.kafka import AsyncProducer
 from ocrstream.settings import Settings
-from ocrstream.topics import CLASSIFIED, DOCUMENTS, OCR_RESULTS, VIDEO_FRAMES
+from ocrstream.topics import CLASSIFIED, DOCUMENTS, OCR_RESULTS, VIDEO_FRAMES, TopicSpec
 from streams.dlq import (
     DeadLetterWriter,
     Failure,
@@ -69,6 +71,50 @@ from streams.ocr_stage import OcrJob, OcrStage
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where the bytes of one input record are: inline, or at ``fetch_uri``; and what its job says."""
+
+    document_id: str
+    uri: str  # the job's uri (``inline:<id>`` for inline bytes)
+    fetch_uri: str | None
+    inline: bytes | None
+    source: str
+    media_type: str | None
+    filename: str | None = None
+    what: str = "record"  # names it in error messages
+    inline_field: str = "inline bytes"
+    uri_field: str = "a uri"
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """What differs between the worker's input topics: the record schema and how a record is located."""
+
+    schema: str
+    topic: TopicSpec
+    agent: str
+    locate: Callable[[dict[str, Any]], Located]
+
+
+def _locate_document(ref: dict[str, Any]) -> Located:
+    return Located(document_id=ref["document_id"], uri=ref["uri"], fetch_uri=ref["uri"], inline=None,
+                   source=ref.get("source") or "upload", media_type=ref.get("media_type"),
+                   filename=ref.get("filename"), what="document")
+
+
+def _locate_frame(frame: dict[str, Any]) -> Located:
+    document_id = f"{frame['stream_id']}:{frame['frame_number']}"
+    return Located(document_id=document_id, uri=frame.get("image_uri") or f"inline:{document_id}",
+                   fetch_uri=frame.get("image_uri") or None, inline=frame.get("image_jpeg"), source="video",
+                   media_type="image/jpeg", what="frame", inline_field="image_jpeg", uri_field="image_uri")
+
+
+DOCUMENT_INPUT = InputKind("DocumentRef", DOCUMENTS, "ocr-documents", _locate_document)
+FRAME_INPUT = InputKind("VideoFrame", VIDEO_FRAMES, "ocr-frames", _locate_frame)
+INPUTS: tuple[InputKind, ...] = (DOCUMENT_INPUT, FRAME_INPUT)
+
+
 class Pipeline:
     """Per-record logic of the OCR agents (Faust-independent, so it is testable alone)."""
 
@@ -76,8 +122,7 @@ class Pipeline:
                  producer: AsyncProducer | None = None) -> None:
         self.settings = settings
         reg = settings.kafka.schema_registry_url
-        self.doc_serde = make_serde("DocumentRef", reg)
-        self.frame_serde = make_serde("VideoFrame", reg)
+        self.serdes = {kind.schema: make_serde(kind.schema, reg) for kind in INPUTS}
         self.result_serde = make_serde("OcrResult", reg)
         self.classified_serde = make_serde("ClassifiedDocument", reg)
         self.fetcher = fetcher or Fetcher(settings)
@@ -110,86 +155,69 @@ class Pipeline:
         if not isinstance(event_time, int) or event_time <= 0:
             raise InvalidRecord(f"invalid event_time {event_time!r}")
 
-    async def handle_document(self, topic: str, partition: int, offset: int, value: bytes) -> str:
-        """Process one ``documents`` record; returns ``"ok"`` or ``"dead:<stage>"``."""
-        return await self._tracked(self._handle_document, topic, partition, offset, value)
+    async def handle(self, kind: InputKind, topic: str, partition: int, offset: int, value: bytes) -> str:
+        """Process one record of ``kind``'s topic; returns ``"ok"`` or ``"dead:<stage>"``.
 
-    async def _tracked(self, handler: Any, topic: str, partition: int, offset: int, value: bytes) -> str:
-        """Run ``handler`` for one record, listed in :attr:`in_flight` (health) meanwhile."""
+        decode -> validate -> fetch (or take the inline bytes) -> OCR -> publish; a permanent
+        failure, or a transient one that gave up, is dead-lettered at the stage it happened.
+        """
         where = f"{topic}[{partition}]@{offset}"
         self.in_flight[where] = time.monotonic()
         try:
-            return await handler(topic, partition, offset, value, where)
+            return await self._handle(kind, topic, partition, offset, value, where)
         finally:
             self.in_flight.pop(where, None)
 
-    async def _handle_document(self, topic: str, partition: int, offset: int, value: bytes, where: str) -> str:
-        ref: dict[str, Any] = {}
+    async def handle_document(self, topic: str, partition: int, offset: int, value: bytes) -> str:
+        """Process one ``documents`` record (:data:`DOCUMENT_INPUT`)."""
+        return await self.handle(DOCUMENT_INPUT, topic, partition, offset, value)
+
+    async def handle_frame(self, topic: str, partition: int, offset: int, value: bytes) -> str:
+        """Process one ``video-frames`` record (:data:`FRAME_INPUT`: same path, ``source=video``)."""
+        return await self.handle(FRAME_INPUT, topic, partition, offset, value)
+
+    async def _handle(self, kind: InputKind, topic: str, partition: int, offset: int, value: bytes,
+                      where: str) -> str:
+        record: dict[str, Any] = {}
         stage = "decode"
         failure = Failure.start()
         try:
-            ref = self.doc_serde.decode(value, topic)
+            record = self.serdes[kind.schema].decode(value, topic)
+            src = kind.locate(record)
+            record["document_id"] = src.document_id  # the dead letter names it
             stage = "validate"
-            self._validate(ref["business_id"], ref["event_time"], ref["document_id"])
+            self._validate(record["business_id"], record["event_time"], src.document_id)
             stage = "fetch"
-            fetched = await retry_async(lambda: asyncio.to_thread(self.fetcher.fetch, ref["uri"]),
-                                        self.policy, "fetch", where, failure)
-            job = OcrJob(data=fetched.data, document_id=ref["document_id"], business_id=ref["business_id"],
-                         uri=ref["uri"], source=ref.get("source") or "upload", event_time_ms=ref["event_time"],
-                         media_type=ref.get("media_type"), filename=ref.get("filename"), fetch_s=fetched.fetch_s)
+            data, fetch_s = await self._fetch(src, where, failure)
+            job = OcrJob(data=data, document_id=src.document_id, business_id=record["business_id"], uri=src.uri,
+                         source=src.source, event_time_ms=record["event_time"], media_type=src.media_type,
+                         filename=src.filename, fetch_s=fetch_s)
             return await self._ocr_and_publish(job, where, failure)
         except GaveUp as exc:
             return await self._dead(topic, partition, offset, exc.stage, exc.__cause__ or exc, exc.failure,
-                                    ref, value)
+                                    record, value)
         except Exception as exc:  # noqa: BLE001 - decode/validate errors
             if classify_error(exc) == "transient":
                 raise
             failure.record(exc)  # an error that names its stage (InvalidRecord(stage=...)) wins
             return await self._dead(topic, partition, offset, getattr(exc, "stage", None) or stage, exc, failure,
-                                    ref, value)
+                                    record, value)
 
-    async def handle_frame(self, topic: str, partition: int, offset: int, value: bytes) -> str:
-        """Process one ``video-frames`` record (same path, ``source=video``)."""
-        return await self._tracked(self._handle_frame, topic, partition, offset, value)
+    async def _fetch(self, src: Located, where: str, failure: Failure) -> tuple[bytes, float]:
+        """``(bytes, fetch seconds)`` of a located input: fetched (with retries), or its checked inline bytes."""
+        if src.inline is None:
+            if src.fetch_uri is None:
+                raise InvalidRecord(f"{src.what} has neither {src.inline_field} nor {src.uri_field}", stage="validate")
+            uri = src.fetch_uri
+            fetched = await retry_async(lambda: asyncio.to_thread(self.fetcher.fetch, uri), self.policy, "fetch",
+                                        where, failure)
+            return fetched.data, fetched.fetch_s
+        self.fetcher.check_pixels(src.inline, src.uri)
+        if len(src.inline) > self.settings.ocr.max_object_bytes:
+            from ocr_agents.errors import ObjectTooLarge
 
-    async def _handle_frame(self, topic: str, partition: int, offset: int, value: bytes, where: str) -> str:
-        frame: dict[str, Any] = {}
-        stage = "decode"
-        failure = Failure.start()
-        try:
-            frame = self.frame_serde.decode(value, topic)
-            document_id = f"{frame['stream_id']}:{frame['frame_number']}"
-            frame["document_id"] = document_id
-            stage = "validate"
-            self._validate(frame["business_id"], frame["event_time"], document_id)
-            stage = "fetch"
-            uri = frame.get("image_uri") or f"inline:{document_id}"
-            data, fetch_s = frame.get("image_jpeg"), 0.0
-            if data is None:
-                if not frame.get("image_uri"):
-                    raise InvalidRecord("frame has neither image_jpeg nor image_uri", stage="validate")
-                fetched = await retry_async(lambda: asyncio.to_thread(self.fetcher.fetch, uri),
-                                            self.policy, "fetch", where, failure)
-                data, fetch_s = fetched.data, fetched.fetch_s
-            else:
-                self.fetcher.check_pixels(data, uri)
-                if len(data) > self.settings.ocr.max_object_bytes:
-                    from ocr_agents.errors import ObjectTooLarge
-
-                    raise ObjectTooLarge(f"inline frame is {len(data)} bytes")
-            job = OcrJob(data=data, document_id=document_id, business_id=frame["business_id"], uri=uri,
-                         source="video", event_time_ms=frame["event_time"], media_type="image/jpeg",
-                         fetch_s=fetch_s)
-            return await self._ocr_and_publish(job, where, failure)
-        except GaveUp as exc:
-            return await self._dead(topic, partition, offset, exc.stage, exc.__cause__ or exc, exc.failure,
-                                    frame, value)
-        except Exception as exc:  # noqa: BLE001
-            if classify_error(exc) == "transient":
-                raise
-            failure.record(exc)
-            return await self._dead(topic, partition, offset, getattr(exc, "stage", None) or stage, exc, failure,
-                                    frame, value)
+            raise ObjectTooLarge(f"inline {src.what} is {len(src.inline)} bytes")
+        return src.inline, 0.0
 
     async def _ocr_and_publish(self, job: OcrJob, where: str, failure: Failure) -> str:
         record = await retry_async(lambda: self.ocr.run(job), self.policy, "ocr", where, failure)
@@ -276,8 +304,6 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Any:
     pipe = pipeline or Pipeline(settings)
     app.ocr_pipeline = pipe  # type: ignore[attr-defined]
     health.REGISTRY.register("worker", pipe.health)
-    documents = app.topic(settings.topic(DOCUMENTS.short_name), key_serializer="raw", value_serializer="raw")
-    frames = app.topic(settings.topic(VIDEO_FRAMES.short_name), key_serializer="raw", value_serializer="raw")
 
     def record_lag(m: Any) -> None:
         """Lag of the handled record's partition: the high watermark aiokafka got with its
@@ -294,23 +320,20 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Any:
 
     # Manual acks (noack): a record is acked only after its outputs or its dead letter were
     # acknowledged by the broker; one cancelled by a stop stays unacked, hence uncommitted.
-    @app.agent(documents, name="ocr-documents", concurrency=concurrency)
-    async def ocr_documents(stream: Any) -> None:
-        manual = stream.noack()
-        async for event in manual.events():
-            m = event.message
-            await pipe.handle_document(m.topic, m.partition, m.offset, event.value)
-            await manual.ack(event)
-            record_lag(m)
+    def add_agent(kind: InputKind) -> None:
+        topic = app.topic(settings.topic(kind.topic.short_name), key_serializer="raw", value_serializer="raw")
 
-    @app.agent(frames, name="ocr-frames", concurrency=concurrency)
-    async def ocr_frames(stream: Any) -> None:
-        manual = stream.noack()
-        async for event in manual.events():
-            m = event.message
-            await pipe.handle_frame(m.topic, m.partition, m.offset, event.value)
-            await manual.ack(event)
-            record_lag(m)
+        @app.agent(topic, name=kind.agent, concurrency=concurrency)
+        async def ocr_agent(stream: Any) -> None:
+            manual = stream.noack()
+            async for event in manual.events():
+                m = event.message
+                await pipe.handle(kind, m.topic, m.partition, m.offset, event.value)
+                await manual.ack(event)
+                record_lag(m)
+
+    for kind in INPUTS:
+        add_agent(kind)
 
     @app.task
     async def warm_ocr() -> None:  # load the models while the consumer group forms
