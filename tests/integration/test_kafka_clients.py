@@ -92,41 +92,6 @@ def test_blocking_producer_is_rebuilt_after_a_fenced_delivery(monkeypatch: pytes
     assert producer.rebuilds == 1 and first.purged and second.delivered == [b"late"]
 
 
-class _FullQueue:
-    """A producer whose local queue is full for the first ``full`` calls (or always)."""
-
-    def __init__(self, full: int | None) -> None:
-        self.full, self.polls, self.produced = full, 0, []
-
-    def produce(self, topic: str, **kwargs: Any) -> None:
-        if self.full is None or self.full > 0:
-            if self.full:
-                self.full -= 1
-            raise BufferError("Local: Queue full")
-        self.produced.append((topic, kwargs))
-
-    def poll(self, timeout: float = 0) -> int:
-        self.polls += 1
-        return 0
-
-    def __len__(self) -> int:
-        return 100_000
-
-
-def test_produce_waits_for_room_then_queues() -> None:
-    fake = _FullQueue(full=3)
-    kafka.produce(fake, "t.documents", b"v", b"k", headers=[("h", b"1")], timestamp_ms=5)  # type: ignore[arg-type]
-    assert fake.polls == 3 and fake.produced == [("t.documents", {"key": b"k", "value": b"v",
-                                                                  "headers": [("h", b"1")], "timestamp": 5})]
-
-
-def test_produce_gives_up_after_its_bounded_wait_with_a_clear_error() -> None:
-    fake = _FullQueue(full=None)
-    with pytest.raises(kafka.ProduceBlocked, match=r"t\.documents: librdkafka's queue stayed full \(100000"):
-        kafka.produce(fake, "t.documents", b"v", max_wait_s=0.2)  # type: ignore[arg-type]
-    assert fake.polls >= 2 and not fake.produced
-
-
 def test_refused_record_is_permanent_at_produce_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """librdkafka refuses an oversized record in produce(): DeliveryRefused, not an endless retry."""
     producer = kafka.AsyncProducer(Settings().with_overrides(**{"kafka.bootstrap": "127.0.0.1:1",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
@@ -91,7 +89,28 @@ def test_producer_and_worker_and_api_share_the_sniffer() -> None:
 
 
 def test_producers_media_does_not_load_the_ocr_stack() -> None:
-    code = ("import sys, producers.media; "
-            "bad = sorted(m for m in ('cv2', 'numpy', 'PIL', 'ocr_agents') if m in sys.modules); print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    """Every module importing ``producers.media`` loads (packages, transitive repo imports) stays off cv2,
+    numpy, PIL and the OCR stage."""
+    from tests.support import REPO
+    from tests.unit.synth.test_synth_boundary import imported_modules
+
+    seen: set[str] = set()
+    outside: set[str] = set()
+    todo = ["producers.media"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # its packages' __init__ run too
+        path = REPO.joinpath(*parts).with_suffix(".py")
+        if not path.exists():
+            path = REPO.joinpath(*parts, "__init__.py")
+        if not path.exists():
+            outside.add(parts[0])
+            continue
+        todo += sorted(imported_modules(path))
+    assert {"producers.media", "ocrstream.media"} <= seen
+    assert not outside & {"cv2", "numpy", "PIL"}, sorted(outside)
+    assert not [n for n in seen if n.split(".")[0] == "ocr_agents"]
