@@ -52,6 +52,7 @@ from typing import Any
 from ocrstream import health, metrics
 from ocrstream.codec import make_serde
 from ocrstream.kafka import AsyncProducer
+from ocrstream.records import ClassifiedDocument
 from ocrstream.settings import Settings
 from ocrstream.topics import CLASSIFIED, DOCUMENTS, OCR_RESULTS, VIDEO_FRAMES, TopicSpec
 from streams.dlq import (
@@ -221,7 +222,7 @@ class Pipeline:
 
     async def _ocr_and_publish(self, job: OcrJob, where: str, failure: Failure) -> str:
         record = await retry_async(lambda: self.ocr.run(job), self.policy, "ocr", where, failure)
-        classified = {
+        classified: ClassifiedDocument = {
             "document_id": job.document_id, "business_id": job.business_id, "uri": job.uri,
             "event_time": job.event_time_ms, "source": job.source, "doc_type": record["doc_type"],
             "type_confidence": record["type_confidence"], "engine": record["engine"],
