@@ -144,22 +144,33 @@ def test_writer_async_refused_record_falls_back_to_minimal_then_moves_on():
 
 
 class _FakeProducer:
-    """Delivers synchronously on flush/poll; refuses values containing ``refuse``."""
+    """Delivers synchronously on flush/poll; refuses values containing ``refuse``; ``transient``: every
+    delivery times out (True) or the first ``transient`` ones do (a number)."""
 
-    def __init__(self, refuse: bytes | None = None, transient: bool = False) -> None:
+    def __init__(self, refuse: bytes | None = None, transient: bool | int = False) -> None:
         self.refuse, self.transient = refuse, transient
         self.queue: list = []
         self.delivered: list[bytes] = []
+        self.headers: list = []
 
-    def produce(self, topic, value, key, on_delivery):
+    def produce(self, topic, value, key, on_delivery, headers=None):
+        self.headers.append(headers)
         self.queue.append((value, on_delivery))
+
+    def _times_out(self) -> bool:
+        if self.transient is True:
+            return True
+        if self.transient:
+            self.transient -= 1
+            return True
+        return False
 
     def poll(self, timeout=0):
         from confluent_kafka import KafkaError
 
         while self.queue:
             value, cb = self.queue.pop(0)
-            if self.transient:
+            if self._times_out():
                 cb(KafkaError(KafkaError._MSG_TIMED_OUT), None)
             elif self.refuse is not None and self.refuse in value:
                 cb(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), None)
@@ -171,6 +182,12 @@ class _FakeProducer:
     def flush(self, timeout=0):
         self.poll()
         return 0
+
+    def __len__(self):
+        return len(self.queue)
+
+    def __bool__(self):  # a producer with nothing queued is still a producer
+        return True
 
 
 def test_writer_sync_path_refused_minimal_and_transient():
@@ -202,42 +219,8 @@ def test_delivery_errors_are_classified():
         assert classify_error(delivery_error("t", KafkaError(code))) == "transient"
 
 
-class _FlakyProducer(_FakeProducer):
-    """Fails the first ``transient`` deliveries (timed out), then delivers; ``refuse`` as above."""
-
-    def __init__(self, transient: int = 0, refuse: bytes | None = None) -> None:
-        super().__init__(refuse=refuse)
-        self.failures_left = transient
-        self.headers: list = []
-
-    def produce(self, topic, value, key, on_delivery, headers=None):
-        self.headers.append(headers)
-        self.queue.append((value, on_delivery))
-
-    def poll(self, timeout=0):
-        from confluent_kafka import KafkaError
-
-        while self.queue:
-            value, cb = self.queue.pop(0)
-            if self.failures_left:
-                self.failures_left -= 1
-                cb(KafkaError(KafkaError._MSG_TIMED_OUT), None)
-            elif self.refuse is not None and self.refuse in value:
-                cb(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), None)
-            else:
-                self.delivered.append(value)
-                cb(None, None)
-        return 0
-
-    def __len__(self):
-        return len(self.queue)
-
-    def __bool__(self):  # a producer with nothing queued is still a producer
-        return True
-
-
 def test_a_transient_dlq_failure_is_retried_and_does_not_fail_later_flushes():
-    producer = _FlakyProducer(transient=1)
+    producer = _FakeProducer(transient=1)
     w = _writer(producer=producer)
     w.publish(_dl())
     with pytest.raises(TransientError, match="1 queued again"):
@@ -269,7 +252,7 @@ def _job(seq, late=()):
 
 
 def test_sink_commit_retries_dead_letters_and_moves_on_after_one_transient_failure():
-    producer = _FlakyProducer(transient=1)
+    producer = _FakeProducer(transient=1)
     w = _writer(producer=producer)
     committer = _committer(producer, w)
     w.publish(_dl())
@@ -282,7 +265,7 @@ def test_sink_commit_retries_dead_letters_and_moves_on_after_one_transient_failu
 
 
 def test_sink_commit_resends_unacknowledged_late_records_and_drops_refused_ones():
-    producer = _FlakyProducer(transient=1, refuse=b"huge")
+    producer = _FakeProducer(refuse=b"huge", transient=1)
     committer = _committer(producer, _writer(producer=producer))
     late = [(b"biz", b"late-1", "too late"), (b"biz", b"late-2", "too late"), (b"biz", b"huge", "too late")]
     job = _job(1, late)
