@@ -133,6 +133,7 @@ class StreamSettings(BaseModel):
     emit_interval_ms: int = 1_000
     ocr_workers: int = Field(1, ge=1, description="processes in the OCR pool per worker")
     sink_batch_rows: int = 20_000  # rows buffered before a flush (or sink_flush_interval_ms, whichever first)
+    sink_publish_windows: bool = True  # every windows row also to the compacted `windows` topic
     sink_flush_interval_ms: int = 1_000
     # Fetch-stage security
     file_root: Path | None = None

@@ -10,7 +10,7 @@ input offsets of every assigned partition — and hands it to the
 2. late updates recomputed from ``documents`` (:class:`~streams.recompute.LateUpdater`),
    which now holds every record of this and all earlier jobs;
 3. ``windows`` insert (operator rows, then late updates: versions increase);
-4. late-topic and dead-letter records acknowledged by Kafka;
+4. late-topic, ``windows``-topic and dead-letter records acknowledged by Kafka;
 5. THEN the checkpoint rows (:class:`~streams.checkpoint.CheckpointStore`).
 
 A checkpoint therefore never covers an input offset whose outputs are not
@@ -19,6 +19,13 @@ anywhere replays from the newest checkpoint and rewrites the same rows with
 newer versions (the exactly-once effect of :mod:`streams.sink`). At most one job
 waits while another runs (``submit`` blocks): memory stays bounded and a slow
 ClickHouse slows the consumer down instead of piling up work.
+
+The ``windows`` topic (compacted, key ``business_id|granularity|window_start``) carries
+every row written to the ``windows`` table, as ``WindowAggregate`` Avro with the row's
+version in the ``ocrstream-version`` header: a downstream consumer keeps, per key, the
+record of the highest version (what ``FINAL`` does in ClickHouse). It is at-least-once —
+a replay re-sends rows with newer versions — and written after the table, so a consumer
+never sees a window the table does not hold yet.
 
 A job whose documents insert ClickHouse refuses is narrowed down to the records
 it refuses (:meth:`~streams.writers.DocumentWriter.refused`); the committer then
@@ -40,6 +47,7 @@ from typing import Any
 
 from ocrstream import metrics
 from ocrstream.kafka import DeliveryRefused, delivery_error
+from ocrstream.tables import WINDOW_COLUMN_NAMES
 from streams.checkpoint import VERSIONS, Checkpoint, CheckpointStore
 from streams.dlq import RetryPolicy, TransientError, classify_error, retry_sync
 from streams.recompute import LateUpdater, WindowRef
@@ -48,6 +56,10 @@ from streams.writers import DocumentBatch, DocumentWriter, WindowWriter
 log = logging.getLogger(__name__)
 
 REASON_HEADER = "ocrstream-reason"
+VERSION_HEADER = "ocrstream-version"
+
+#: One record for a topic: (key, Avro value, headers).
+OutRecord = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
 @dataclass
@@ -71,7 +83,9 @@ class Committer:
 
     def __init__(self, *, documents: DocumentWriter, windows: WindowWriter, late_updates: LateUpdater,
                  checkpoints: CheckpointStore, producer: Any, dlq: Any, late_topic: str, policy: RetryPolicy,
-                 parse: Callable[[Any], Any], stats: Any, name: str, pipelined: bool = True) -> None:
+                 parse: Callable[[Any], Any], stats: Any, name: str, pipelined: bool = True,
+                 windows_topic: str | None = None, window_encoder: Callable[[dict[str, Any]], bytes] | None = None,
+                 ) -> None:
         self.documents = documents
         self.windows = windows
         self.late_updates = late_updates
@@ -79,6 +93,8 @@ class Committer:
         self.producer = producer
         self.dlq = dlq
         self.late_topic = late_topic
+        self.windows_topic = windows_topic if window_encoder is not None else None
+        self.window_encoder = window_encoder
         self.policy = policy
         self.parse = parse
         self.stats = stats
@@ -173,8 +189,11 @@ class Committer:
             retry_sync(lambda: self.windows.insert_rows(rows), self.policy, "sink", where)
             self.stats.window_rows += len(rows)
         if job.late:
-            pending = list(job.late)
-            retry_sync(lambda: self._send_late(pending, where), self.policy, "sink", where)
+            late = [(key, value, [(REASON_HEADER, reason.encode())]) for key, value, reason in job.late]
+            retry_sync(lambda: self._send(self.late_topic, late, where), self.policy, "sink", where)
+        if rows and self.windows_topic is not None:
+            out = [self._window_record(row) for row in rows]
+            retry_sync(lambda: self._send(self.windows_topic, out, where), self.policy, "sink", where)
         retry_sync(self.dlq.flush, self.policy, "sink", where)
         if job.publish_times:
             now_ms = time.time() * 1000
@@ -189,12 +208,21 @@ class Committer:
                      self.stats.records, self.stats.late, self.stats.too_late, self.stats.duplicates,
                      self.stats.dead_letters)
 
-    def _send_late(self, late: list[tuple[bytes, bytes, str]], where: str) -> None:
-        """Produce ``late`` to the late topic and wait for the broker's acknowledgements.
+    def _window_record(self, row: list[Any]) -> OutRecord:
+        """A ``windows`` table row as a ``windows``-topic record."""
+        rec = dict(zip(WINDOW_COLUMN_NAMES, row))
+        version = rec.pop("version")
+        rec["is_final"] = bool(rec["is_final"])
+        key = f"{rec['business_id']}|{rec['granularity']}|{rec['window_start']}".encode()
+        assert self.window_encoder is not None
+        return key, self.window_encoder(rec), [(VERSION_HEADER, str(version).encode())]
+
+    def _send(self, topic: str, records: list[OutRecord], where: str) -> None:
+        """Produce ``records`` to ``topic`` and wait for the broker's acknowledgements.
 
         A record the broker refuses for good (too large) is logged and dropped: it can never be
-        written. Any other failure raises :class:`TransientError` after keeping, in ``late``, only
-        the records not acknowledged yet, so the retry re-sends those (the producer, rebuilt
+        written. Any other failure raises :class:`TransientError` after keeping, in ``records``,
+        only the records not acknowledged yet, so the retry re-sends those (the producer, rebuilt
         after a fenced or fatal error, takes them).
         """
         acked: set[int] = set()
@@ -205,21 +233,21 @@ class Committer:
                 if err is None:
                     acked.add(i)
                 else:
-                    failed[i] = delivery_error(self.late_topic, err)
+                    failed[i] = delivery_error(topic, err)
             return on_delivery
 
-        for i, (key, value, reason) in enumerate(late):
-            self.producer.produce(self.late_topic, value=value, key=key, on_delivery=reporter(i),
-                                  headers=[(REASON_HEADER, reason.encode())])
+        for i, (key, value, headers) in enumerate(records):
+            self.producer.produce(topic, value=value, key=key, on_delivery=reporter(i), headers=headers)
         left = self.producer.flush(30)
         for i, exc in failed.items():
             if isinstance(exc, DeliveryRefused):
-                log.error("%s: late record for %s dropped, the broker refuses it: %s", where, self.late_topic, exc)
-        late[:] = [rec for i, rec in enumerate(late)
-                   if i not in acked and not isinstance(failed.get(i), DeliveryRefused)]
-        if late:
+                log.error("%s: record for %s dropped, the broker refuses it: %s", where, topic, exc)
+        records[:] = [rec for i, rec in enumerate(records)
+                      if i not in acked and not isinstance(failed.get(i), DeliveryRefused)]
+        if records:
             errors = sorted({str(e) for e in failed.values() if not isinstance(e, DeliveryRefused)})[:2]
-            raise TransientError(f"{where}: {len(late)} late records not acknowledged ({left} pending) {errors}")
+            raise TransientError(f"{where}: {len(records)} records for {topic} not acknowledged ({left} pending) "
+                                 f"{errors}")
 
 
-__all__ = ["Committer", "FlushJob", "REASON_HEADER"]
+__all__ = ["Committer", "FlushJob", "REASON_HEADER", "VERSION_HEADER"]

@@ -16,7 +16,8 @@ The consume loop and the commit order; every other job lives in its own module:
   the stored documents (:mod:`streams.recompute`), checkpoints
   (:mod:`streams.checkpoint`);
 * side outputs: too-late events (raw bytes, header ``ocrstream-reason``) to the
-  ``late-events`` topic, dead letters to the DLQ; the DLQ is copied into
+  ``late-events`` topic, every ``windows`` row to the compacted ``windows`` topic
+  (``WindowAggregate``, header ``ocrstream-version``), dead letters to the DLQ; the DLQ is copied into
   ``dead_letters`` by its own job (:mod:`streams.dlq_copier`).
 
 Commit order (one flush) and the exactly-once effect
@@ -64,7 +65,8 @@ from ocrstream import metrics
 from ocrstream.clickhouse import connect, migrate
 from ocrstream.kafka import BlockingProducer, make_consumer
 from ocrstream.settings import Settings
-from ocrstream.topics import DLQ, LATE_EVENTS, OCR_RESULTS
+from ocrstream.codec import make_serde
+from ocrstream.topics import DLQ, LATE_EVENTS, OCR_RESULTS, WINDOWS
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS, Checkpoint, CheckpointStore
 from streams.commit import REASON_HEADER, Committer, FlushJob
 from streams.dedupe import NO_FLOOR, DedupeIndex
@@ -147,6 +149,7 @@ class AggregationSink:
         self.topic = settings.topic(OCR_RESULTS.short_name)
         self.late_topic = settings.topic(LATE_EVENTS.short_name)
         self.dlq_topic = settings.topic(DLQ.short_name)
+        self.windows_topic = settings.topic(WINDOWS.short_name)
         self.client = client if client is not None else connect(settings)
         with CLICKHOUSE_LOCK:
             if settings.clickhouse_dsn.startswith("chdb://"):
@@ -170,6 +173,7 @@ class AggregationSink:
             documents=self.documents, windows=self.windows, late_updates=self.late_updates,
             checkpoints=self.checkpoints, producer=self.producer, dlq=self.dlq, late_topic=self.late_topic,
             policy=self.policy, parse=self.decoder.full, stats=self.stats, name=name,
+            windows_topic=self.windows_topic, window_encoder=self._window_encoder(),
         )  # fmt: skip
         self._seq = 0
         self._committed: dict[int, int] = {}
@@ -188,6 +192,13 @@ class AggregationSink:
         self._assigned_at = 0.0
 
     # ------------------------------------------------------------------ lifecycle
+    def _window_encoder(self) -> Callable[[dict[str, Any]], bytes] | None:
+        """``WindowAggregate`` encoder for the ``windows`` topic (None: ``stream.sink_publish_windows`` off)."""
+        if not self.settings.stream.sink_publish_windows:
+            return None
+        serde = make_serde("WindowAggregate", self.settings.kafka.schema_registry_url)
+        return lambda record: serde.encode(record, self.windows_topic)
+
     def start(self) -> None:
         self.consumer = make_consumer(
             self.settings, self.group,
