@@ -26,12 +26,12 @@ WORKDIR /app
 # Dependencies first, against an empty skeleton of the packages (this layer stays
 # cached while only the code changes).
 COPY requirements.lock pyproject.toml README.md ./
-RUN mkdir -p ocrstream streams producers ocr_agents synth schemas clickhouse \
- && for p in ocrstream streams producers ocr_agents synth; do touch $p/__init__.py; done \
+RUN mkdir -p ocrstream producers ocr_agents streams serving synth schemas clickhouse \
+ && for p in ocrstream producers ocr_agents streams serving synth; do touch $p/__init__.py; done \
  && touch schemas/.keep clickhouse/.keep \
  && pip install -c requirements.lock . \
  && pip uninstall -y ocrstream \
- && rm -rf ocrstream streams producers ocr_agents synth schemas clickhouse
+ && rm -rf ocrstream producers ocr_agents streams serving synth schemas clickhouse
 
 # The project itself (dependencies already satisfied at the pinned versions).
 COPY schemas ./schemas
@@ -40,6 +40,7 @@ COPY ocrstream ./ocrstream
 COPY streams ./streams
 COPY producers ./producers
 COPY ocr_agents ./ocr_agents
+COPY serving ./serving
 COPY synth ./synth
 RUN pip install --no-deps -c requirements.lock . \
 

@@ -111,7 +111,7 @@ def seed(client: object) -> int:
 def serve_child(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from ocrstream.api import create_app
+    from serving import create_app
     from ocrstream.clickhouse import connect, migrate
     from ocrstream.settings import Settings
 

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS documents_avro
     version          UInt64,
     source_partition Int32,
     source_offset    Int64,
-    -- ranges of the fields the sink does not decode itself (streams/validation.py checks the
+    -- ranges of the fields the sink does not decode itself (ocrstream/result_validation.py checks the
     -- window fields before the operator); a violating row is dead-lettered by the sink
     CONSTRAINT money_range CHECK (fields.subtotal IS NULL OR abs(fields.subtotal) <= 1e15)
                              AND (fields.tax IS NULL OR abs(fields.tax) <= 1e15),

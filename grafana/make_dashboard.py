@@ -2,10 +2,10 @@
 
     .venv/bin/python grafana/make_dashboard.py
 
-The same ideas as the built-in dashboard (``ocrstream/static/dashboard.js``):
+The same ideas as the built-in dashboard (``serving/static/dashboard.js``):
 
 * a table of the range per business with a total row (the table footer sums);
-* one time-series panel per window metric (``ocrstream.api.queries.METRICS``):
+* one time-series panel per window metric (``serving.queries.METRICS``):
   lines with points, one colour per business, broken where a business has no
   window (``WITH FILL`` inserts NULL rows into the gaps; ``spanNulls`` off),
   per-document metrics NULL in windows without counted documents, and a
@@ -30,7 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ocrstream.api.queries import METRICS  # noqa: E402
+from serving.queries import METRICS  # noqa: E402
 
 DS = {"type": "grafana-clickhouse-datasource", "uid": "ocrstream-clickhouse"}
 OUT = Path(__file__).resolve().parent / "dashboards" / "ocrstream.json"

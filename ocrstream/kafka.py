@@ -373,7 +373,7 @@ class BlockingProducer(_RebuildingProducer):
     waits for the delivery reports; ``on_delivery`` callbacks see every
     failure (a purged record of a replaced producer too), so the caller
     decides what to retry. It stands in for a confluent-kafka ``Producer``
-    where a stage only produces, polls and flushes (``streams.dlq``, the sink).
+    where a stage only produces, polls and flushes (``ocrstream.deadletter``, the sink).
     """
 
     def produce(self, topic: str, value: bytes | None = None, key: bytes | str | None = None,

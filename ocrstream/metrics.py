@@ -5,7 +5,7 @@ process update the predefined metrics below (the worker sets consumer lag and
 counts events, the OCR stage observes seconds, the window operator observes
 close delays, the sink counts dead letters and late events); ``ocrstream
 serve`` renders them at ``GET /metrics`` in the Prometheus text format 0.0.4,
-next to values it reads from ClickHouse (see :mod:`ocrstream.api.metrics`).
+next to values it reads from ClickHouse (see :mod:`serving.metrics`).
 
 Names follow Prometheus conventions: base units (seconds, messages), counters
 end in ``_total``, label values are strings. All operations are thread-safe.

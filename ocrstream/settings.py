@@ -274,7 +274,7 @@ class BridgeSettings(BaseModel):
 
 
 class DemoSettings(BaseModel):
-    """``ocrstream demo`` (``ocrstream/demo.py``): the backfilled history and the live trickle.
+    """``ocrstream demo`` (``ocrstream/cli/demo.py``): the backfilled history and the live trickle.
 
     Before the sample documents, the demo backfills ``history_hours`` of
     generated ``OcrResult`` events for its businesses (daily patterns:

@@ -87,7 +87,7 @@ from producers.s3events import (
     parse_filer_event,
     parse_notification,
 )
-from streams.dlq import (
+from ocrstream.deadletter import (
     PermanentError,
     RetryPolicy,
     TransientError,
@@ -190,7 +190,7 @@ class Bridge:
         """Check the broker (bounded retries, then :class:`~producers.errors.BrokerUnavailable`), create topics."""
         from ocrstream.topics import DLQ, DOCUMENTS, ensure_topics
         from producers.kafka_io import connect
-        from streams.dlq import DeadLetterWriter
+        from ocrstream.deadletter import DeadLetterWriter
 
         self.producer, self.topic = connect(self.settings, DOCUMENTS)
         ensure_topics(self.settings, (DLQ,))

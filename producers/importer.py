@@ -23,7 +23,7 @@ document: history before live traffic, after it or interleaved with it ends up
 in the windows exactly as one SQL aggregation over the raw documents (late
 updates within ``stream.allowed_lateness_ms``, too-late counts beyond).
 
-A line that cannot be read or fails the sink's range checks (:mod:`streams.validation`)
+A line that cannot be read or fails the sink's range checks (:mod:`ocrstream.result_validation`)
 is dead-lettered (stage ``import``, source ``import:<file>``, offset = its line
 number, a bounded excerpt of the line) and the import goes on. Re-importing a
 file changes nothing: its document ids are already stored and the sink drops
@@ -204,8 +204,8 @@ class Importer:
 
     def __init__(self, settings: Settings, *, doc_type: str = "receipt",
                  on_progress: Callable[[int, int], None] | None = None) -> None:
-        from streams.decode import ResultDecoder
-        from streams.dlq import DeadLetterWriter
+        from ocrstream.result_decode import ResultDecoder
+        from ocrstream.deadletter import DeadLetterWriter
 
         self.settings = settings
         self.doc_type = doc_type
@@ -224,7 +224,7 @@ class Importer:
                 self.summary.errors.append(err.str())
 
     def import_file(self, path: Path, fmt: str = "auto") -> None:
-        from streams.dlq import dead_letter
+        from ocrstream.deadletter import dead_letter
 
         if not path.is_file():
             raise ProducerError(f"cannot import {path}: not a file")

@@ -24,7 +24,7 @@ Keys in AWS/MinIO records are URL-encoded with form encoding (``red flower.jpg``
 
 Each event becomes an :class:`ObjectCreated`, an :class:`Ignored` (not an
 ObjectCreated event, a directory, a folder marker, a hidden name, a key
-ocrstream wrote itself) or raises a :class:`~streams.dlq.PermanentError`
+ocrstream wrote itself) or raises a :class:`~ocrstream.deadletter.PermanentError`
 subclass whose message says what is wrong (:class:`BadEvent`,
 :class:`UnknownBucket`, :class:`NoBusinessPrefix`, :class:`UnsafeKey`):
 those are dead-lettered by the bridge.
@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from streams.dlq import PermanentError
+from ocrstream.deadletter import PermanentError
 
 BUSINESS_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_KEY_BYTES = 1024  # S3's own limit

@@ -31,7 +31,7 @@ down, a crashed OCR process, a fenced producer — rebuilt by
 only that record (Faust commits contiguous acknowledged offsets, never past
 it). A result the broker refuses (too large) is dead-lettered (stage
 ``publish``); dead letters are bounded and never retried forever
-(:class:`streams.dlq.DeadLetterWriter`).
+(:class:`ocrstream.deadletter.DeadLetterWriter`).
 Faust's windowed tables, changelog recovery and ``exactly_once`` are not used
 (see shared/README: broken on the local broker).
 
@@ -55,7 +55,7 @@ from ocrstream.kafka import AsyncProducer
 from ocrstream.records import ClassifiedDocument
 from ocrstream.settings import Settings
 from ocrstream.topics import CLASSIFIED, DOCUMENTS, OCR_RESULTS, VIDEO_FRAMES, TopicSpec
-from streams.dlq import (
+from ocrstream.deadletter import (
     DeadLetterWriter,
     Failure,
     GaveUp,

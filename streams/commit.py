@@ -31,7 +31,7 @@ A job whose documents insert ClickHouse refuses is narrowed down to the records
 it refuses (:meth:`~streams.writers.DocumentWriter.refused`); the committer then
 stops taking jobs and reports them (:attr:`Committer.failure`) so that the sink
 can dead-letter them and resume from its last checkpoint. Any other failure is
-retried like every sink write (:func:`streams.dlq.retry_sync`); one that gives up
+retried like every sink write (:func:`ocrstream.deadletter.retry_sync`); one that gives up
 is re-raised in the consume loop.
 """
 
@@ -49,7 +49,7 @@ from ocrstream import metrics
 from ocrstream.kafka import DeliveryRefused, delivery_error
 from ocrstream.tables import WINDOW_COLUMN_NAMES
 from streams.checkpoint import VERSIONS, Checkpoint, CheckpointStore
-from streams.dlq import RetryPolicy, TransientError, classify_error, retry_sync
+from ocrstream.deadletter import RetryPolicy, TransientError, classify_error, retry_sync
 from streams.recompute import LateUpdater, WindowRef
 from streams.writers import DocumentBatch, DocumentWriter, WindowWriter
 

@@ -1,7 +1,7 @@
 """The dead-letter copier: the ``dlq`` topic into the ``dead_letters`` table (its own job).
 
 Consumes the DLQ topic in group ``<sink group>-dead-letters`` and inserts one
-row per dead letter (:func:`streams.dlq.dead_letter_row`). At-least-once: the
+row per dead letter (:func:`ocrstream.deadletter.dead_letter_row`). At-least-once: the
 offsets are committed after the insert, and the table is a ReplacingMergeTree on
 the source position + stage, so a re-copied dead letter counts once. Runs in its
 own thread (:meth:`DeadLetterCopier.start`) beside the sink, sharing the sink's
@@ -22,7 +22,7 @@ from ocrstream.kafka import make_consumer
 from ocrstream.settings import Settings
 from ocrstream.topics import DLQ
 from streams.checkpoint import CLICKHOUSE_LOCK
-from streams.dlq import DEAD_LETTER_COLUMNS, RetryPolicy, dead_letter_row, retry_sync
+from ocrstream.deadletter import DEAD_LETTER_COLUMNS, RetryPolicy, dead_letter_row, retry_sync
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 late) and :class:`Rejected` (unusable record, for the dead-letter topic) are the
 operator's output (:mod:`streams.windows`); :data:`WindowFields` is its fast-path input,
 built from a record dict by :func:`window_fields` or straight from the Avro bytes by
-:mod:`streams.decode`.
+:mod:`ocrstream.result_decode`.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ from urllib.parse import unquote, urlsplit
 
 from ocrstream import media
 from ocrstream.settings import Settings
-from streams.dlq import PermanentError, TransientError
+from ocrstream.deadletter import PermanentError, TransientError
 
 Resolver = Callable[[str, int], list[str]]
 

@@ -2,7 +2,7 @@
 
 The consume loop and the commit order; every other job lives in its own module:
 
-* decode + validate (:mod:`streams.decode`, :mod:`streams.validation`): only the
+* decode + validate (:mod:`ocrstream.result_decode`, :mod:`ocrstream.result_validation`): only the
   scalar prefix of each record is decoded here, ClickHouse parses the Avro bodies;
   a record that fails any range, is larger than ``stream.max_result_bytes`` or has
   an event time more than ``stream.max_future_ms`` ahead of the wall clock is
@@ -70,7 +70,7 @@ from ocrstream.topics import DLQ, LATE_EVENTS, OCR_RESULTS, WINDOWS
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS, Checkpoint, CheckpointStore
 from streams.commit import REASON_HEADER, Committer, FlushJob
 from streams.dedupe import NO_FLOOR, DedupeIndex
-from streams.dlq import (
+from ocrstream.deadletter import (
     DeadLetterPublisher,
     PermanentError,
     RetryPolicy,
@@ -79,7 +79,7 @@ from streams.dlq import (
     retry_sync,
 )
 from streams.dlq_copier import DeadLetterCopier
-from streams.decode import BUSINESS_ID, DOC_TYPE, DOCUMENT_ID, EVENT_TIME, OCR_S, OCR_SCORE, SCORE, TOTAL, ResultDecoder
+from ocrstream.result_decode import BUSINESS_ID, DOC_TYPE, DOCUMENT_ID, EVENT_TIME, OCR_S, OCR_SCORE, SCORE, TOTAL, ResultDecoder
 from streams.recompute import LateUpdater
 from streams.windows import LateEvent, Rejected, WindowOperator, WindowResult
 from streams.writers import DocumentWriter, WindowWriter
@@ -88,7 +88,7 @@ log = logging.getLogger(__name__)
 
 class RefusedByClickHouse(PermanentError):
     """ClickHouse refuses the record's body: a range constraint of ``documents_avro`` (see
-    :mod:`streams.validation`) or a corrupt tail behind a valid window prefix."""
+    :mod:`ocrstream.result_validation`) or a corrupt tail behind a valid window prefix."""
 
     document_id: str | None = None
     business_id: str | None = None

@@ -22,8 +22,8 @@ from ocrstream.avro_prefix import container, zigzag
 from ocrstream.codec import Schema
 from ocrstream.tables import WINDOW_COLUMN_NAMES
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS
-from streams.dlq import TransientError
-from streams.validation import constraint_reason
+from ocrstream.deadletter import TransientError
+from ocrstream.result_validation import constraint_reason
 
 
 #: Fields the sink appends to every OcrResult body (the ``documents_avro`` record, migration 011).
@@ -99,7 +99,7 @@ class DocumentWriter:
         refuses on their own, found by bisection (the accepted halves are inserted —
         harmless, the caller replays them from its checkpoint). ``parse`` (a full decode)
         names the reason. More than ``max_refused`` such rows means ClickHouse refuses
-        everything: :class:`~streams.dlq.TransientError`, nothing is blamed on the records."""
+        everything: :class:`~ocrstream.deadletter.TransientError`, nothing is blamed on the records."""
         bad: dict[tuple[int, int], str] = {}
 
         def bisect(lo: int, hi: int) -> None:

@@ -1,7 +1,7 @@
 """Synthetic data and its scoring: what tests, benchmarks and the demo feed the pipeline.
 
 Nothing here is part of the pipeline, and no production stage (``producers``,
-``ocr_agents``, ``streams``, ``ocrstream.api``) imports it; only the roof does
+``ocr_agents``, ``streams``, ``serving``) imports it; only the roof does
 (``ocrstream demo``, ``ocrstream generate``), besides tests and benchmarks.
 
 * :mod:`synth.documents` — the page renderer with ground truth, one module per

@@ -21,14 +21,14 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from ocrstream.api.server import free_port
+from serving.server import free_port
 from fastapi.testclient import TestClient
 
 from ocrstream import metrics as M
-from ocrstream.api import create_app
-from ocrstream.api import sample
-from ocrstream.api.db import SingleFlightCache
-from ocrstream.api.params import parse_time
+from serving import create_app
+from serving import sample
+from serving.db import SingleFlightCache
+from serving.params import parse_time
 from ocrstream.clickhouse import connect
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
@@ -339,7 +339,7 @@ def test_security_headers_on_every_response(stack: Any, ch: Any) -> None:
 
 def test_dashboard_session_cookie(stack: Any, ch: Any) -> None:
     """The dashboard trades its token for an HttpOnly SameSite=Strict cookie; bearer tokens still work."""
-    from ocrstream.api.auth import SESSION_COOKIE, Authenticator
+    from serving.auth import SESSION_COOKIE, Authenticator
 
     a, b = uid(), uid()
     sample.insert_windows(ch, sample.window_rows(a, T0, 2, "hour"))
@@ -452,7 +452,7 @@ def test_document_detail_for_the_document_view(stack: Any, ch: Any) -> None:
 
 
 def test_field_evidence_prefers_labelled_lines() -> None:
-    from ocrstream.api.evidence import field_evidence, locate
+    from serving.evidence import field_evidence, locate
 
     lines = [{"text": t, "box": [0, i * 10, 100, i * 10 + 8], "page": 0} for i, t in enumerate(
         ["Blue Bottle Cafe", "Latte 4.50", "Subtotal 4.50", "VAT 0.90", "TOTAL", "5.40", "14 Mar 2026", "EUR"])]

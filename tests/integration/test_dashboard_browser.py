@@ -46,9 +46,9 @@ from typing import Any
 
 import pytest
 
-from ocrstream.api import create_app, sample
-from ocrstream.api.queries import METRICS
-from ocrstream.api.server import BackgroundServer
+from serving import create_app, sample
+from serving.queries import METRICS
+from serving.server import BackgroundServer
 from ocrstream.clickhouse import connect
 from synth.history import BusinessProfile, Disorder, daily_history
 from tests.support.streams import stream_settings

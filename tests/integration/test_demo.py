@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ocrstream.api.server import free_port
+from serving.server import free_port
 from tests.support.backends import local_settings
 from tests.support.processes import OutputReader, pipeline_processes, wait_gone
 
@@ -145,7 +145,7 @@ def test_history_span_continues_after_earlier_runs(stack: Any) -> None:
     import uuid
 
     from ocrstream.clickhouse import connect, migrate
-    from ocrstream.demo import HISTORY_MARGIN_MS, history_span
+    from ocrstream.cli.demo import HISTORY_MARGIN_MS, history_span
 
     s = stack.settings.with_overrides(**{"clickhouse.database": f"t_{uuid.uuid4().hex[:10]}",
                                          "stream.sink_group": f"sink-{uuid.uuid4().hex[:6]}"})

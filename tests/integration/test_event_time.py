@@ -118,7 +118,7 @@ def test_late_uploads_backfills_and_old_duplicates_end_up_exact(settings):
 def test_too_late_counts_and_row_status_are_served_by_the_api(settings):
     from fastapi.testclient import TestClient
 
-    from ocrstream.api import create_app
+    from serving import create_app
 
     s = stream_settings(settings, **{"stream.allowed_lateness_ms": HOUR})
     ensure_topics(s)

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ocrstream.api import sample
-from ocrstream.api.queries import METRICS
+from serving import sample
+from serving.queries import METRICS
 from ocrstream.clickhouse import connect
 from tests.support import REPO
 

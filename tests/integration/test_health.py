@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ocrstream import health
-from ocrstream.api import create_app
+from serving import create_app
 from ocrstream.clickhouse import connect
 
 pytestmark = pytest.mark.integration

@@ -299,7 +299,7 @@ def test_put_object_into_the_running_stack_appears_in_the_api(stack: Any) -> Non
     """boto3 put_object into the stack's documents bucket -> the stack's bridge -> worker -> sink -> API."""
     from fastapi.testclient import TestClient
 
-    from ocrstream.api import create_app
+    from serving import create_app
     from ocrstream.clickhouse import connect
     from synth.documents import render_document
     from streams.sink import AggregationSink

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import OutputReader, processes_with_marker, wait_gone
-from ocrstream.api.server import free_port
+from serving.server import free_port
 from tests.support import REPO
 
 pytestmark = pytest.mark.integration

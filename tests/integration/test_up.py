@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ocrstream.api.server import free_port
+from serving.server import free_port
 from tests.support.backends import local_settings
 from tests.support.processes import OutputReader, pipeline_processes, processes_with_marker, wait_gone
 from tests.support import REPO
@@ -155,7 +155,7 @@ def test_up_with_a_video_on_a_running_stack_stops_only_what_it_started(stack: An
         return {name: parts[name]["pid"] if parts[name]["up"] else None
                 for name in ("kafka", "s3", "bridge") if name in parts}
 
-    from ocrstream.demo import render_video
+    from ocrstream.cli.demo import render_video
 
     clip = render_video(tmp_path / "desk.mp4", pages=2, seed=5)
     before = running()

@@ -174,7 +174,7 @@ def test_generated_events_with_a_registry_decode_with_the_registry_aware_decoder
     (``00`` + the registry's schema id), and the sink's decoder and the registry serde read it."""
     from ocrstream.settings import Settings
     from producers.events import encoded_events
-    from streams.decode import BUSINESS_ID, DOCUMENT_ID, EVENT_TIME, ResultDecoder
+    from ocrstream.result_decode import BUSINESS_ID, DOCUMENT_ID, EVENT_TIME, ResultDecoder
 
     settings = Settings().with_overrides(**{"kafka.schema_registry_url": "mock://codec-test-registry"})
     topic = settings.topic("ocr-results")

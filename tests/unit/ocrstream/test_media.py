@@ -74,7 +74,7 @@ def test_unknown_content_is_none(head: bytes) -> None:
 
 def test_producer_and_worker_and_api_share_the_sniffer() -> None:
     from ocr_agents.io import sniff_media_type as worker_sniff
-    from ocrstream.api.images import sniff_served_type
+    from serving.images import sniff_served_type
     from producers.media import sniff_media_type as producer_sniff
     from producers.media import unsupported_reason
 

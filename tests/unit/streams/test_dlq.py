@@ -9,7 +9,7 @@ import pytest
 from ocr_agents.errors import CorruptImage, EngineUnavailable
 from ocrstream.clickhouse import ClickHouseUnavailable
 from ocrstream.codec import CodecError, make_serde
-from streams.dlq import (
+from ocrstream.deadletter import (
     DEAD_LETTER_COLUMNS,
     Failure,
     GaveUp,
@@ -95,7 +95,7 @@ def test_dead_letter_is_bounded_whatever_the_payload():
 
 def _writer(excerpt: int = 1024, producer=None):
     from ocrstream.settings import Settings
-    from streams.dlq import DeadLetterWriter
+    from ocrstream.deadletter import DeadLetterWriter
 
     s = Settings().with_overrides(**{"stream.dead_letter_excerpt_bytes": excerpt})
     return DeadLetterWriter(s, producer=producer or object())

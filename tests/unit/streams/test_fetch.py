@@ -8,7 +8,7 @@ import pytest
 
 from ocr_agents.errors import ImageTooLarge, ObjectTooLarge
 from ocrstream.settings import Settings
-from streams.dlq import classify_error
+from ocrstream.deadletter import classify_error
 from streams.fetch import Fetcher, FetchRefused, ObjectMissing, is_public_ip
 
 

@@ -13,9 +13,9 @@ from ocrstream.codec import MAGIC, CodecError, Schema, load_schema, make_serde
 from ocrstream.paths import schemas_dir
 from ocrstream.settings import Settings
 from synth.events import generate_events
-from streams.decode import ResultDecoder
-from streams.dlq import PermanentError, UnknownBusiness
-from streams.validation import PREFIX, FutureEventTime, RecordTooLarge
+from ocrstream.result_decode import ResultDecoder
+from ocrstream.deadletter import PermanentError, UnknownBusiness
+from ocrstream.result_validation import PREFIX, FutureEventTime, RecordTooLarge
 
 NOW = 1_767_225_600_000
 EVERY_TYPE = {

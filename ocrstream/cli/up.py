@@ -1,7 +1,7 @@
 """``ocrstream up``: the whole embedded pipeline, fed with your own documents.
 
 Runs what ``ocrstream demo`` runs, without sample data
-(:class:`ocrstream.embedded.EmbeddedPipeline`): the local stack (Kafka, S3,
+(:class:`ocrstream.cli.embedded.EmbeddedPipeline`): the local stack (Kafka, S3,
 the S3 upload bridge, chDB), ``--workers`` OCR worker processes and, in this
 process — the one that owns the chDB data directory — the aggregation sink
 and the API + dashboard. Then it feeds it:
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ocrstream.embedded import EmbeddedPipeline, PipelineError, Stopped
+from ocrstream.cli.embedded import EmbeddedPipeline, PipelineError, Stopped
 from ocrstream.settings import Settings
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -18,8 +18,8 @@ import asyncio
 import logging
 import time
 
-from ocrstream.api import queries as Q
-from ocrstream.api.db import Database
+from serving import queries as Q
+from serving.db import Database
 from ocrstream.metrics import REGISTRY, escape_label, format_value
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@
 3. starts the OCR worker (``ocrstream worker``, a Faust app) as a child
    process, and, in this process — the one that owns the chDB data directory —
    the aggregation sink and the API + dashboard
-   (:class:`ocrstream.embedded.EmbeddedPipeline`, shared with ``ocrstream up``);
+   (:class:`ocrstream.cli.embedded.EmbeddedPipeline`, shared with ``ocrstream up``);
 4. backfills a recent history (:func:`backfill_history`): ``demo.history_hours``
    (24) of generated ``OcrResult`` events for four businesses with daily
    patterns (``synth/history.py``), produced to the ``ocr-results`` topic
@@ -21,7 +21,7 @@
    history is stored and windows are written, prints a summary of the OCR'd
    documents, of the history and of what is live, and the dashboard URL;
 7. keeps serving until Ctrl-C (or ``--exit-after``) while the live trickle
-   (:class:`ocrstream.demo_live.LiveTrickle`) publishes a rendered document
+   (:class:`ocrstream.cli.demo_live.LiveTrickle`) publishes a rendered document
    every ``demo.live_document_interval_s`` and a video clip every
    ``demo.live_video_interval_s``, so new windows appear as one watches; then
    stops the trickle, the worker, the sink, the API and the stack.
@@ -48,8 +48,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ocrstream.embedded import PipelineError, Stopped
-from ocrstream.embedded import preflight  # noqa: F401 - re-exported: part of this module's API
+from ocrstream.cli.embedded import PipelineError, Stopped
+from ocrstream.cli.embedded import preflight  # noqa: F401 - re-exported: part of this module's API
 from ocrstream.settings import Settings
 from synth.history import DEMO_PROFILES
 
@@ -218,8 +218,8 @@ def _utc(ms: int) -> str:
 def run_demo(settings: Settings, *, console: Console, exit_after_s: float | None = None,
              timeout_s: float = 300.0) -> DemoResult:
     """Run the demo (see module docstring); returns what it counted. Raises :class:`DemoError`."""
-    from ocrstream.demo_live import LiveTrickle
-    from ocrstream.embedded import EmbeddedPipeline
+    from ocrstream.cli.demo_live import LiveTrickle
+    from ocrstream.cli.embedded import EmbeddedPipeline
     from producers.publish import DocumentPublisher, discover
     from producers.video import FrameSource, VideoProducer
 

@@ -2,13 +2,13 @@
 
 * ``GET /api/documents`` - newest first by ``event_time`` in ``[start, end)``;
 * ``GET /api/documents/{id}`` - OCR text and lines (with boxes), fields with
-  confidences and where they were read (:mod:`ocrstream.api.evidence`), engine,
+  confidences and where they were read (:mod:`serving.evidence`), engine,
   timings, type and its confidence, the minute/hour windows the document counts
   in, and signed links to its page images;
 * ``GET /api/documents/{id}/image`` - the original object, only when its bytes
-  are an image or PDF (:mod:`ocrstream.api.images`);
+  are an image or PDF (:mod:`serving.images`);
 * ``GET /api/documents/{id}/pages/{n}`` - page ``n`` (0-based) as PNG, the
-  image the boxes' source page pixels refer to (:mod:`ocrstream.api.pages`).
+  image the boxes' source page pixels refer to (:mod:`serving.pages`).
 
 Scopes: the same tokens as the data. A document of a business outside the
 caller's scope is answered exactly like a missing one (404, same body), so
@@ -30,15 +30,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import Response, StreamingResponse
 
-from ocrstream.api import queries as Q
-from ocrstream.api.auth import Authenticator, LinkSigner, Scope
-from ocrstream.api.db import Database, SingleFlightCache
-from ocrstream.api.evidence import field_evidence
-from ocrstream.api.images import ObjectUnavailable, UnservableContent, open_object, read_object
-from ocrstream.api.models import DocumentDetail, DocumentsResponse
-from ocrstream.api.pages import PageCache, PageNotFound, render_page
-from ocrstream.api.params import business_list, check_id, invalid, time_range
-from ocrstream.api.security import OBJECT_CSP
+from serving import queries as Q
+from serving.auth import Authenticator, LinkSigner, Scope
+from serving.db import Database, SingleFlightCache
+from serving.evidence import field_evidence
+from serving.images import ObjectUnavailable, UnservableContent, open_object, read_object
+from serving.models import DocumentDetail, DocumentsResponse
+from serving.pages import PageCache, PageNotFound, render_page
+from serving.params import business_list, check_id, invalid, time_range
+from serving.security import OBJECT_CSP
 from ocrstream.settings import Settings
 
 log = logging.getLogger(__name__)

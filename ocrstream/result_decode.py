@@ -1,22 +1,22 @@
 """``OcrResult`` bytes -> the validated scalar prefix + the Avro body, decoding only what the sink needs.
 
 The current ``OcrResult`` schema puts the fields the windows and dedupe need
-first (:data:`streams.validation.PREFIX`: ids, event time, type, scores,
+first (:data:`ocrstream.result_validation.PREFIX`: ids, event time, type, scores,
 timings, total). For a record in the current writer schema (single-object
 encoding, the common case) :class:`ResultDecoder` reads just that prefix with a
 reader compiled for the schema (:func:`ocrstream.avro_prefix.compile_prefix_reader`,
 a few µs instead of 25-45 µs for a full fastavro decode) and hands the *body* on
 untouched: ClickHouse parses it (``FORMAT Avro``, :class:`streams.writers.DocumentWriter`)
-and checks the other fields' ranges (:mod:`streams.validation`). Any other
+and checks the other fields' ranges (:mod:`ocrstream.result_validation`). Any other
 record — an older writer schema (``schemas/history/``) or Confluent Schema
 Registry framing — is decoded fully, re-encoded in the current schema, and then
 takes the same path, so there is one validation and one insert path for all.
 
 ``decode(value) -> (prefix, body)``: ``prefix`` is a tuple in
-:data:`streams.validation.PREFIX` order (the constants below are its indices); ``body`` the record body in the current schema (a ``memoryview``
+:data:`ocrstream.result_validation.PREFIX` order (the constants below are its indices); ``body`` the record body in the current schema (a ``memoryview``
 into ``value`` when no re-encoding was needed). Raises
 :class:`~ocrstream.codec.CodecError` for undecodable bytes and
-:class:`~streams.dlq.InvalidRecord` subclasses for out-of-range values.
+:class:`~ocrstream.deadletter.InvalidRecord` subclasses for out-of-range values.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 from ocrstream.avro_prefix import compile_prefix_reader
 from ocrstream.codec import HEADER_LEN, MAGIC, AvroCodec, CodecError, load_schema, make_serde
 from ocrstream.settings import Settings
-from streams.dlq import PermanentError
-from streams.validation import PREFIX_END, ResultValidator
+from ocrstream.deadletter import PermanentError
+from ocrstream.result_validation import PREFIX_END, ResultValidator
 
 #: Indices into the prefix tuple.
 DOCUMENT_ID, BUSINESS_ID, EVENT_TIME, DOC_TYPE, SCORE, OCR_SCORE, OCR_S = 0, 1, 2, 3, 4, 5, 6

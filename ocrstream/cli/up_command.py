@@ -1,4 +1,4 @@
-"""``ocrstream up``: the command line of :mod:`ocrstream.up`."""
+"""``ocrstream up``: the command line of :mod:`ocrstream.cli.up`."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def up_cmd(
 ) -> None:
     from ocrstream.cli import console, fail, state
     from ocrstream.stack import StackError
-    from ocrstream.up import UpOptions, run_up
+    from ocrstream.cli.up import UpOptions, run_up
     from producers.errors import ProducerError
 
     settings = state.settings.with_overrides(**{"api.port": port})

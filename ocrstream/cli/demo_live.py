@@ -12,7 +12,7 @@ would use:
   = now): the OCR worker fetches, classifies, OCRs and extracts it like any
   upload, and the sink counts it in the current minute and hour windows;
 * every ``demo.live_video_interval_s``: a short clip of
-  ``demo.live_video_pages`` new text pages (:func:`ocrstream.demo.render_video`),
+  ``demo.live_video_pages`` new text pages (:func:`ocrstream.cli.demo.render_video`),
   read by :class:`producers.video.VideoProducer` (stable-page detection) and
   published as ``VideoFrame``\\ s of a new stream ``demo-camera-live-<s>-<n>``
   (a video page's document id is ``stream_id:frame_number``, so each clip
@@ -180,7 +180,7 @@ class LiveTrickle:
     # ------------------------------------------------------------------ video
     def publish_clip(self, n: int) -> None:
         """Render clip ``n`` (new pages) and publish its stable pages as a new video stream."""
-        from ocrstream.demo import render_video
+        from ocrstream.cli.demo import render_video
         from producers.video import FrameSource, VideoProducer
 
         folder = self.out_dir / "clips"

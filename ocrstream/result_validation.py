@@ -6,7 +6,7 @@ reason naming the field — it never reaches a window, a watermark, a checkpoint
 or a table, so a replay meets the same verdict and can never crash-loop:
 
 1. **here, before the window operator** — the *window prefix* that
-   :class:`streams.decode.ResultDecoder` reads from the record
+   :class:`ocrstream.result_decode.ResultDecoder` reads from the record
    (:data:`PREFIX`, the fields the windows and dedupe use):
 
    * the whole record: at most ``stream.max_result_bytes`` on the wire
@@ -42,7 +42,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from streams.dlq import InvalidRecord, UnknownBusiness
+from ocrstream.deadletter import InvalidRecord, UnknownBusiness
 
 #: The window prefix in schema order (:func:`ocrstream.avro_prefix.compile_prefix_reader`
 #: stops before :data:`PREFIX_END`).
@@ -98,7 +98,7 @@ class ResultValidator:
     def __init__(self, stream: Any, names: tuple[str, ...], now_ms: Callable[[], int] = _now_ms) -> None:
         if tuple(names) != PREFIX:
             raise ValueError(f"OcrResult prefix {names} != the validated fields {PREFIX}: update "
-                             "streams/validation.py with the schema")
+                             "ocrstream/result_validation.py with the schema")
         self.max_bytes = int(stream.max_result_bytes)
         self.max_future_ms = int(stream.max_future_ms)
         self.known = frozenset(stream.known_businesses)

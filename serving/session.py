@@ -1,4 +1,4 @@
-"""Dashboard sign-in: a token traded for an HttpOnly session cookie (see :mod:`ocrstream.api.auth`).
+"""Dashboard sign-in: a token traded for an HttpOnly session cookie (see :mod:`serving.auth`).
 
 * ``POST /api/session`` with JSON ``{"token": "..."}`` -> 200 ``{"businesses": [...]}``
   and ``Set-Cookie: ocrstream_session=...; HttpOnly; SameSite=Strict; Path=/``
@@ -20,7 +20,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
-from ocrstream.api.auth import SESSION_COOKIE, Authenticator
+from serving.auth import SESSION_COOKIE, Authenticator
 
 
 class SessionRequest(BaseModel):

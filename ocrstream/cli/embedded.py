@@ -134,8 +134,8 @@ class EmbeddedPipeline:
 
     def start_services(self) -> None:
         """Start the OCR worker process(es), then the sink and the API in this process."""
-        from ocrstream.api import create_app
-        from ocrstream.api.server import BackgroundServer, free_port
+        from serving import create_app
+        from serving.server import BackgroundServer, free_port
         from ocrstream.clickhouse import connect
         from ocrstream.health import REGISTRY
         from streams.health_checks import remote_check, sink_check

@@ -195,7 +195,7 @@ def demo_cmd(
     they are OCR'd and aggregated in ClickHouse, prints a summary table and the
     dashboard URL, and serves until Ctrl-C; then stops everything it started.
     """
-    from ocrstream.demo import run_demo
+    from ocrstream.cli.demo import run_demo
     from ocrstream.stack import StackError
 
     settings = state.settings.with_overrides(**{"api.port": port})
@@ -212,7 +212,7 @@ def _register_subcommands() -> None:
     import importlib
 
     for module in ("ocr_agents.cli", "producers.cli", "producers.bridge_cli", "producers.import_cli", "streams.cli",
-                   "synth.cli", "ocrstream.serve_cli", "ocrstream.up_cli"):
+                   "synth.cli", "serving.cli", "ocrstream.cli.up_command"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

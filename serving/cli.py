@@ -2,7 +2,7 @@
 
 Embedded (``profile=local``, chDB DSN): this process opens the chDB data
 directory, so it must be the only one doing so - run it instead of (not beside)
-another process that owns the store, or mount :func:`ocrstream.api.create_app`
+another process that owns the store, or mount :func:`serving.create_app`
 in that process. Production (``http(s)://`` DSN): any number of ``serve``
 replicas can run against the ClickHouse server.
 """
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         import clickhouse_connect.common
         import uvicorn
 
-        from ocrstream.api import create_app
+        from serving import create_app
         from ocrstream.cli import console, fail, state
         from ocrstream.clickhouse import ClickHouseUnavailable, connect, migrate
 

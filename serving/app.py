@@ -4,7 +4,7 @@
 ClickHouse store (``ocrstream serve``, or the embedded sink/demo process,
 which passes its own shared chDB client) mounts or runs it.
 
-Routes (all times UTC, ranges ``[start, end)``; see :mod:`ocrstream.api.params`):
+Routes (all times UTC, ranges ``[start, end)``; see :mod:`serving.params`):
 
 * ``GET /api/aggregates`` - window metrics of one or more businesses, columnar;
 * ``GET /api/businesses`` - businesses visible to the caller;
@@ -38,21 +38,21 @@ from fastapi.responses import (
 )
 from fastapi.staticfiles import StaticFiles
 
-from ocrstream.api import queries as Q
-from ocrstream.api.auth import Authenticator, LinkSigner, Scope, Signer, bearer_token
-from ocrstream.api.db import Database, SingleFlightCache
-from ocrstream.api.documents import DocumentContext, build_router, iso
-from ocrstream.api.metrics import API_REQUESTS, API_SECONDS, ClickHouseMetrics, render
-from ocrstream.api.models import AggregatesResponse, BusinessesResponse, Health
-from ocrstream.api.pages import PageCache
-from ocrstream.api.params import business_list, default_range, time_range
-from ocrstream.api.security import SecurityHeadersMiddleware
-from ocrstream.api.session import session_router
+from serving import queries as Q
+from serving.auth import Authenticator, LinkSigner, Scope, Signer, bearer_token
+from serving.db import Database, SingleFlightCache
+from serving.documents import DocumentContext, build_router, iso
+from serving.metrics import API_REQUESTS, API_SECONDS, ClickHouseMetrics, render
+from serving.models import AggregatesResponse, BusinessesResponse, Health
+from serving.pages import PageCache
+from serving.params import business_list, default_range, time_range
+from serving.security import SecurityHeadersMiddleware
+from serving.session import session_router
 from ocrstream.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 _iso = iso
 
 
@@ -231,7 +231,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics(request: Request) -> PlainTextResponse:
-        """Prometheus text format 0.0.4 (see ocrstream.api.metrics)."""
+        """Prometheus text format 0.0.4 (see serving.metrics)."""
         if auth.enabled and not api_settings.metrics_public:
             scope = auth.scope_for_request(request)
             if scope is None or not scope.all:

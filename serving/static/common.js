@@ -1,6 +1,6 @@
 /* Shared by the dashboard and the document view: API calls, sign-in, time zones, colours, DOM.
  *
- * Security: the pages run under a CSP without inline script (ocrstream/api/security.py).
+ * Security: the pages run under a CSP without inline script (serving/security.py).
  * Everything that comes from the API (OCR text, field values, ids) is put into the page
  * with textContent / setAttribute through el(), never as HTML. The API token is never
  * stored by script: signIn() trades it for an HttpOnly session cookie (POST api/session),

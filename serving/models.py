@@ -99,7 +99,7 @@ class DocumentsResponse(BaseModel):
 
 
 class FieldEvidence(BaseModel):
-    """An extracted field and where it was read (see ocrstream.api.evidence)."""
+    """An extracted field and where it was read (see serving.evidence)."""
 
     name: str
     value: Any
