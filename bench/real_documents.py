@@ -52,7 +52,7 @@ from synth.evaluation import (  # noqa: E402
     word_recall,
 )
 from ocr_agents.pipeline import DocumentProcessor  # noqa: E402
-from ocrstream.settings import REPO_ROOT, OcrSettings, get_settings  # noqa: E402
+from ocrstream.settings import REPO_ROOT, OcrSettings, load_settings  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "receipts-sroie"
 
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.limit:
         receipts = receipts[: a.limit]
 
-    base = get_settings().ocr.model_copy(update={"threads": a.threads})
+    base = load_settings().ocr.model_copy(update={"threads": a.threads})
     configs = [Config("default", {}, DocumentProcessor(base))]
     for spec in a.variant:
         name, overrides = parse_variant(spec)

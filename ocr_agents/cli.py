@@ -59,6 +59,7 @@ def result_json(path: Path, result: Any, wall_s: float) -> dict[str, Any]:
 
 
 def ocr_command(
+    ctx: typer.Context,
     paths: list[Path] = typer.Argument(..., help="image or PDF files (or directories of them)"),
     engine: str = typer.Option("auto", "--engine", "-e", help="paddle | onnx | tesseract | auto (route by type)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per document per line"),
@@ -69,11 +70,11 @@ def ocr_command(
 
     from ocr_agents.errors import OcrInputError
     from ocr_agents.pipeline import DocumentProcessor
-    from ocrstream.settings import get_settings
+    from ocrstream.console import settings_of
 
     if engine not in ENGINE_CHOICES:
         raise typer.BadParameter(f"must be one of {', '.join(ENGINE_CHOICES)}", param_hint="--engine")
-    settings = get_settings().ocr
+    settings = settings_of(ctx).ocr
     if threads is not None:
         settings = settings.model_copy(update={"threads": threads})
     processor = DocumentProcessor(settings)

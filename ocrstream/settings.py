@@ -20,7 +20,6 @@ Each section belongs to one part of the pipeline; its docstring says which.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -464,9 +463,3 @@ def load_settings(flags: dict[str, str] | None = None, **dotted: Any) -> Setting
         return Settings().with_overrides(**dotted)
     except (ValidationError, _PydanticSettingsError, ValueError) as exc:
         raise SettingsError(describe_error(exc, flags)) from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Process-wide settings read from the environment (cached)."""
-    return Settings()

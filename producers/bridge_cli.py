@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
 
 
 def bridge_cmd(
+    ctx: typer.Context,
     source: str = typer.Option("auto", "--source", help="auto | seaweedfs | kafka (see above)."),
     start_at: Optional[str] = typer.Option(None, "--from",
                                            help="Without a checkpoint start at the bucket's 'beginning' or 'now' "
@@ -41,7 +42,7 @@ def bridge_cmd(
     idle_exit: Optional[float] = typer.Option(None, "--idle-exit", help="Stop after this many seconds without events."),
 ) -> None:
     """S3 upload notifications -> DocumentRefs (see the command help)."""
-    from ocrstream.cli import console, fail, state
+    from ocrstream.console import console, fail, settings_of
     from producers.bridge import make_source, run_bridge, source_kind
     from producers.errors import ProducerError
 
@@ -51,7 +52,7 @@ def bridge_cmd(
     if start_at not in (None, "beginning", "now"):
         fail(f"--from must be beginning or now, not {start_at!r}")
         return
-    settings = state.settings.with_overrides(**{"bridge.source": source, "bridge.start_at": start_at,
+    settings = settings_of(ctx).with_overrides(**{"bridge.source": source, "bridge.start_at": start_at,
                                                 "bridge.filer": filer})
     stop = threading.Event()
 

@@ -44,6 +44,7 @@ def print_summary(console: Any, summary: Any, elapsed: float) -> None:
 # ------------------------------------------------------------------ publish
 
 def publish_cmd(
+    ctx: typer.Context,
     paths: Optional[list[str]] = typer.Argument(None, help="Files, directories or s3://bucket/prefix."),
     business: str = typer.Option(..., "--business", "-b", help="Business id the documents belong to."),
     watch: Optional[Path] = typer.Option(None, "--watch", help="Then keep publishing new files in DIR (Ctrl-C stops)."),
@@ -56,11 +57,11 @@ def publish_cmd(
     published (in the ledger under the state dir, object still in the bucket)
     is skipped as a duplicate. Exit code 1 when any document failed.
     """
-    from ocrstream.cli import console, fail, state
+    from ocrstream.console import console, fail, settings_of
     from producers.errors import ProducerError
     from producers.publish import DocumentPublisher, PublishSummary, discover, mtime_event_time, watch_directory
 
-    settings = state.settings
+    settings = settings_of(ctx)
     if not paths and watch is None:
         fail("nothing to publish: give files, directories or s3:// prefixes, or --watch DIR")
         return
@@ -102,6 +103,7 @@ def publish_cmd(
 # ------------------------------------------------------------------ video
 
 def video_cmd(
+    ctx: typer.Context,
     source: str = typer.Argument(..., help="Video file, camera index (0) or rtsp://, http(s):// URL."),
     stream_id: str = typer.Option(..., "--stream-id", help="Id of this camera/stream (the record key)."),
     business: str = typer.Option(..., "--business", "-b", help="Business id the pages belong to."),
@@ -112,12 +114,12 @@ def video_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Detect pages only; publish nothing."),
 ) -> None:
     """Publish one VideoFrame per new stable page seen in a video, camera or stream."""
-    from ocrstream.cli import console, fail, state
+    from ocrstream.console import console, fail, settings_of
     from producers.errors import ProducerError
     from producers.times import parse_time_ms
     from producers.video import FrameSource, VideoProducer
 
-    settings = state.settings
+    settings = settings_of(ctx)
     try:
         start_ms = parse_time_ms(start) if start else None
         producer = VideoProducer(settings, stream_id, business, publish=not dry_run)

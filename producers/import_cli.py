@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
 
 
 def import_cmd(
+    ctx: typer.Context,
     files: list[Path] = typer.Argument(..., help="JSON Lines or CSV files (document_id,timestamp,ml_response)."),
     fmt: str = typer.Option("auto", "--format", help="auto (by suffix / first byte), jsonl or csv."),
     doc_type: str = typer.Option("receipt", "--doc-type", help="Document type the imported documents count as."),
@@ -24,7 +25,7 @@ def import_cmd(
     re-importing a file changes nothing (the sink drops duplicate document ids).
     Exit code 1 when any line was bad or not delivered.
     """
-    from ocrstream.cli import console, fail, state
+    from ocrstream.console import console, fail, settings_of
     from producers.cli import progress_bar
     from producers.errors import ProducerError
     from producers.importer import import_files
@@ -42,7 +43,7 @@ def import_cmd(
             def on_progress(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total, info="lines")
 
-            summary = import_files(state.settings, list(files), fmt=fmt, doc_type=doc_type, on_file=on_file,
+            summary = import_files(settings_of(ctx), list(files), fmt=fmt, doc_type=doc_type, on_file=on_file,
                                    on_progress=on_progress)
     except ProducerError as exc:
         fail(str(exc))

@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve(
+        ctx: typer.Context,
         host: str | None = typer.Option(None, help="Listen address (default ApiSettings.host, 127.0.0.1)."),
         port: int | None = typer.Option(None, help="Listen port (default ApiSettings.port, 8080)."),
         migrate_first: bool = typer.Option(True, "--migrate/--no-migrate",
@@ -32,10 +33,10 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from serving import create_app
-        from ocrstream.cli import console, fail, state
+        from ocrstream.console import console, fail, settings_of
         from ocrstream.clickhouse import ClickHouseUnavailable, connect, migrate
 
-        settings = state.settings.with_overrides(**{"api.host": host, "api.port": port})
+        settings = settings_of(ctx).with_overrides(**{"api.host": host, "api.port": port})
         embedded = settings.clickhouse_dsn.startswith("chdb://")
         if not embedded:
             # No server-side session: a session admits one query at a time, and

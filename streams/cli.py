@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
 
 
 def worker(
+    ctx: typer.Context,
     concurrency: Optional[int] = typer.Option(None, help="Documents in flight per agent (default: OCR pool size)."),
     ocr_workers: Optional[int] = typer.Option(None, help="Processes in the OCR pool."),
     loglevel: str = typer.Option("info", help="Faust worker log level."),
@@ -33,12 +34,12 @@ def worker(
     uncommitted (the next owner of the partition processes them), the OCR pool
     is terminated; after ``stream.stop_timeout_s`` it exits regardless.
     """
-    from ocrstream.cli import fail, state
+    from ocrstream.console import fail, settings_of
     from ocrstream.kafka import BrokerUnavailable, kafka_error_line, require_broker
     from ocrstream.topics import ensure_topics
     from streams.app import create_app
 
-    settings = state.settings.with_overrides(**{
+    settings = settings_of(ctx).with_overrides(**{
         "stream.agent_concurrency": concurrency, "stream.ocr_workers": ocr_workers,
         "stream.health_port": health_port})
     try:
@@ -102,6 +103,7 @@ def _ocr_worker_class() -> type:
 
 
 def sink(
+    ctx: typer.Context,
     group: Optional[str] = typer.Option(None, help="Consumer group (default stream.sink_group)."),
     instances: int = typer.Option(1, min=1, help="Sink instances (threads) in this process, one group."),
     idle_exit: Optional[float] = typer.Option(None, help="Exit after this many seconds without input."),
@@ -113,13 +115,13 @@ def sink(
     Embedded chDB: one process owns the data directory (run one sink process;
     ``--instances`` splits partitions over threads). ClickHouse server: run it N times.
     """
-    from ocrstream.cli import console, fail, state
+    from ocrstream.console import console, fail, settings_of
     from ocrstream.clickhouse import ClickHouseUnavailable, connect
     from ocrstream.kafka import BrokerUnavailable, kafka_error_line, require_broker
     from ocrstream.topics import ensure_topics
     from streams.sink import AggregationSink
 
-    settings = state.settings
+    settings = settings_of(ctx)
     sinks: list[AggregationSink] = []
     stop_requested = threading.Event()
 

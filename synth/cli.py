@@ -63,6 +63,7 @@ def parse_businesses(value: str) -> tuple[str, ...]:
 
 
 def generate_cmd(
+    ctx: typer.Context,
     mode: str = typer.Option("events", "--mode", help="events (OcrResult records) or images (rendered documents)."),
     businesses: str = typer.Option("3", "--businesses", help="How many businesses, or a comma-separated list of ids."),
     rate: float = typer.Option(1.0, "--rate", help="Documents per second of event time, all businesses together."),
@@ -83,10 +84,10 @@ def generate_cmd(
     presign: bool = typer.Option(False, "--presign", help="images: add presigned URLs to the DocumentRefs."),
 ) -> None:
     """Replayable load: OcrResult events (mode events) or rendered documents with ground truth (mode images)."""
-    from ocrstream.cli import console, fail, state
+    from ocrstream.console import console, fail, settings_of
     from producers.times import parse_duration, parse_time_ms
 
-    settings = state.settings
+    settings = settings_of(ctx)
     try:
         if mode not in ("events", "images"):
             raise ProducerError(f"--mode must be events or images, not {mode!r}")

@@ -1,5 +1,5 @@
-"""The roof: the ``ocrstream`` command line, composing every stage (see :mod:`ocrstream.cli.main`)."""
+"""The roof: the ``ocrstream`` command line, which composes every stage (see :mod:`ocrstream.cli.main`)."""
 
-from ocrstream.cli.main import app, console, fail, state
+from ocrstream.cli.main import app
 
-__all__ = ["app", "console", "fail", "state"]
+__all__ = ["app"]

@@ -12,15 +12,19 @@ Settings come from the environment (``OCRSTREAM_*``, see
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from ocrstream.settings import Settings
+from ocr_agents import cli as ocr_agents_cli
+from ocrstream.cli import up_command
+from ocrstream.console import configure_logging, console, fail, settings_of
+from producers import bridge_cli, import_cli
+from producers import cli as producers_cli
+from serving import cli as serving_cli
+from streams import cli as streams_cli
+from synth import cli as synth_cli
 
 app = typer.Typer(
     name="ocrstream",
@@ -41,19 +45,10 @@ stack_app = typer.Typer(help="Start, stop and inspect the embedded local stack (
                         no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 
-# Logs and tables go to stderr; wide enough for the demo's summary when piped.
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
-
-
-class State:
-    settings: Settings
-
-
-state = State()
-
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     state_dir: Optional[Path] = typer.Option(None, envvar="OCRSTREAM_STATE_DIR",
                                              help="Folder for local data, logs and pids."),
     profile: Optional[str] = typer.Option(None, help="local (embedded stack) or production (real servers)."),
@@ -62,7 +57,10 @@ def main(
     clickhouse_dsn: Optional[str] = typer.Option(None, help="chdb:///abs/path or http(s)://user:pass@host:8123."),
     log_level: Optional[str] = typer.Option(None, help="DEBUG, INFO, WARNING, ERROR."),
 ) -> None:
-    """Real-time document OCR: Kafka producers → OCR agents → event-time windows → ClickHouse."""
+    """Real-time document OCR: Kafka producers → OCR agents → event-time windows → ClickHouse.
+
+    The settings (environment, then these options) go to every command in ``ctx.obj``.
+    """
     from ocrstream.settings import SettingsError, load_settings
 
     flags = {"state_dir": "--state-dir", "profile": "--profile", "kafka.bootstrap": "--kafka-bootstrap",
@@ -73,29 +71,15 @@ def main(
         settings = load_settings({k: v for k, v in flags.items() if given[k] is not None}, **given)
     except SettingsError as exc:
         fail(str(exc), code=2)
-        return
-    state.settings = settings
+    ctx.obj = settings
     configure_logging(settings.log_level)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
-def fail(message: str, code: int = 1) -> None:
-    """Print a one-line error (no traceback) and exit."""
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
-    raise typer.Exit(code)
 
 
 # ------------------------------------------------------------------ stack
 
 @stack_app.command("up")
 def stack_up(
+    ctx: typer.Context,
     ephemeral: bool = typer.Option(False, "--ephemeral", help="Keep the broker's log in memory (lost on down)."),
     create_buckets: bool = typer.Option(False, "--create-buckets",
                                         help="Create a missing documents/broker bucket (empty) instead of failing."),
@@ -109,9 +93,10 @@ def stack_up(
     """
     from ocrstream.stack import LocalStack, StackError
 
+    settings = settings_of(ctx)
     try:
-        status = LocalStack(state.settings).up(ephemeral=ephemeral, create_buckets=create_buckets,
-                                               progress=lambda m: console.print(f"• {m}"))
+        status = LocalStack(settings).up(ephemeral=ephemeral, create_buckets=create_buckets,
+                                         progress=lambda m: console.print(f"• {m}"))
     except StackError as exc:
         fail(str(exc))
         return
@@ -119,24 +104,25 @@ def stack_up(
         fail(f"stack up failed: {' '.join(str(exc).split())[:300]}")
         return
     console.print(f"[green]stack up[/]: kafka {status['kafka_bootstrap']}, s3 {status['s3_endpoint']}, "
-                  f"clickhouse {status['clickhouse_dsn']} (logs in {state.settings.state_dir / 'logs'})")
+                  f"clickhouse {status['clickhouse_dsn']} (logs in {settings.state_dir / 'logs'})")
 
 
 @stack_app.command("down")
-def stack_down() -> None:
+def stack_down(ctx: typer.Context) -> None:
     """Stop the broker and S3 (broker first) and wait until no process is left."""
     from ocrstream.stack import LocalStack
 
-    stopped = LocalStack(state.settings).down()
+    stopped = LocalStack(settings_of(ctx)).down()
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
 
 @stack_app.command("status")
-def stack_status(as_json: bool = typer.Option(False, "--json", help="Print live values as JSON.")) -> None:
+def stack_status(ctx: typer.Context,
+                 as_json: bool = typer.Option(False, "--json", help="Print live values as JSON.")) -> None:
     """Show endpoints, credentials and health; exit code 1 when any part is down."""
     from ocrstream.stack import LocalStack
 
-    status = LocalStack(state.settings).status()
+    status = LocalStack(settings_of(ctx)).status()
     if as_json:
         print(json.dumps(status, indent=2))
     else:
@@ -150,12 +136,12 @@ def stack_status(as_json: bool = typer.Option(False, "--json", help="Print live 
 
 
 @app.command("migrate")
-def migrate_cmd() -> None:
+def migrate_cmd(ctx: typer.Context) -> None:
     """Apply pending ClickHouse migrations (clickhouse/*.sql) to the configured store."""
     from ocrstream.clickhouse import ClickHouseUnavailable, connect, migrate
 
     try:
-        applied = migrate(connect(state.settings))
+        applied = migrate(connect(settings_of(ctx)))
     except ClickHouseUnavailable as exc:
         fail(str(exc))
         return
@@ -163,28 +149,30 @@ def migrate_cmd() -> None:
 
 
 @app.command("topics")
-def topics_cmd() -> None:
+def topics_cmd(ctx: typer.Context) -> None:
     """Create the ocrstream topics if missing (idempotent) and list them."""
     from ocrstream.kafka import BrokerUnavailable, kafka_error_line, require_broker
     from ocrstream.topics import ALL_TOPICS, ensure_topics
 
+    settings = settings_of(ctx)
     try:
-        require_broker(state.settings)
-        created = ensure_topics(state.settings)
+        require_broker(settings)
+        created = ensure_topics(settings)
     except BrokerUnavailable as exc:
         fail(str(exc))
         return
     except Exception as exc:  # noqa: BLE001
-        fail(f"cannot create topics on Kafka at {state.settings.kafka.bootstrap}: {kafka_error_line(exc)}")
+        fail(f"cannot create topics on Kafka at {settings.kafka.bootstrap}: {kafka_error_line(exc)}")
         return
     for spec in ALL_TOPICS:
-        name = state.settings.topic(spec.short_name)
+        name = settings.topic(spec.short_name)
         mark = "created" if name in created else "exists"
         console.print(f"{name:<28} {spec.schema:<19} key={spec.key:<36} {mark}")
 
 
 @app.command("demo")
 def demo_cmd(
+    ctx: typer.Context,
     exit_after: Optional[float] = typer.Option(None, help="Stop serving after this many seconds (default: Ctrl-C)."),
     timeout: float = typer.Option(300.0, help="Give up if the documents are not in ClickHouse after this long."),
     port: Optional[int] = typer.Option(None, help="API/dashboard port (default ApiSettings.port, 8080)."),
@@ -198,7 +186,7 @@ def demo_cmd(
     from ocrstream.cli.demo import run_demo
     from ocrstream.stack import StackError
 
-    settings = state.settings.with_overrides(**{"api.port": port})
+    settings = settings_of(ctx).with_overrides(**{"api.port": port})
     if settings.profile != "local":
         fail("demo runs the embedded local stack; unset OCRSTREAM_PROFILE=production")
     try:
@@ -207,19 +195,7 @@ def demo_cmd(
         fail(str(exc))
 
 
-def _register_subcommands() -> None:
-    """Attach the commands that live beside the code they drive."""
-    import importlib
-
-    for module in ("ocr_agents.cli", "producers.cli", "producers.bridge_cli", "producers.import_cli", "streams.cli",
-                   "synth.cli", "serving.cli", "ocrstream.cli.up_command"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # that part is not installed in this checkout
-            raise
-        mod.register(app)
-
-
-_register_subcommands()
+# Each stage's commands, imported explicitly above (their heavy imports live inside the commands).
+for _register in (ocr_agents_cli.register, producers_cli.register, bridge_cli.register, import_cli.register,
+                  streams_cli.register, synth_cli.register, serving_cli.register, up_command.register):
+    _register(app)

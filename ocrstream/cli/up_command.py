@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
 
 
 def up_cmd(
+    ctx: typer.Context,
     watch: Optional[Path] = typer.Option(None, "--watch", help="Inbox folder to publish documents from (created if missing)."),
     business: Optional[str] = typer.Option(None, "--business", "-b", help="Business id of the watched files / video pages."),
     video: Optional[str] = typer.Option(None, "--video", help="Camera index (0), stream URL or video file to read pages from."),
@@ -47,12 +48,12 @@ def up_cmd(
     event_time: str = typer.Option("now", "--event-time", help="Event time of watched files: now (when picked up) or mtime."),
     port: Optional[int] = typer.Option(None, "--port", help="API/dashboard port (default ApiSettings.port, 8080)."),
 ) -> None:
-    from ocrstream.cli import console, fail, state
+    from ocrstream.console import console, fail, settings_of
     from ocrstream.stack import StackError
     from ocrstream.cli.up import UpOptions, run_up
     from producers.errors import ProducerError
 
-    settings = state.settings.with_overrides(**{"api.port": port})
+    settings = settings_of(ctx).with_overrides(**{"api.port": port})
     if settings.profile != "local":
         fail("up runs the embedded local stack; unset OCRSTREAM_PROFILE=production (against real servers run "
              "worker, sink and serve as services)")
