@@ -68,7 +68,7 @@ def ocr_command(
     """OCR documents: type and confidence, engine, text, fields and stage timings."""
     from rich.console import Console
 
-    from ocr_agents.errors import OcrInputError
+    from ocrstream.errors import OcrInputError
     from ocr_agents.pipeline import DocumentProcessor
     from ocrstream.console import settings_of
 

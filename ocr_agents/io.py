@@ -3,7 +3,7 @@
 Nothing here runs a model. :func:`open_document` checks everything that can
 be checked cheaply and up front (size, format, image dimensions from the header,
 PDF password/structure, page count) and raises a typed
-:class:`~ocr_agents.errors.OcrInputError`; :meth:`Document.pages` then yields
+:class:`~ocrstream.errors.OcrInputError`; :meth:`Document.pages` then yields
 pages lazily, so a long PDF never holds all its bitmaps at once.
 
 Images: PNG, JPEG, TIFF (multi-page), BMP, GIF, WebP, PNM; EXIF orientation is
@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-from ocr_agents.errors import (
+from ocrstream.errors import (
     CorruptImage,
     CorruptPdf,
     EmptyInput,

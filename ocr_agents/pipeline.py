@@ -8,7 +8,7 @@ engine -> preprocess (:mod:`ocr_agents.preprocess`) -> OCR
 
 A PDF page with a usable text layer gives that text without OCR; a page without
 ink gives an empty ``"blank"`` page. Bad input raises a typed
-:class:`~ocr_agents.errors.OcrInputError`. Engines and models are loaded once per
+:class:`~ocrstream.errors.OcrInputError`. Engines and models are loaded once per
 process and shared by every processor in it.
 """
 
@@ -20,7 +20,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from ocr_agents.engines.base import BaseEngine, engine_names, get_engine
-from ocr_agents.errors import CorruptImage, ImageTooLarge, UnknownEngine
+from ocrstream.errors import CorruptImage, ImageTooLarge
+from ocr_agents.errors import UnknownEngine
 from ocr_agents.io import Limits, SourcePage, open_document
 from ocr_agents.lines import group_lines, lines_text
 from ocr_agents.preprocess import get_orientation_classifier, is_blank, normalize_size, prepare_page

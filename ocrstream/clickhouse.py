@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from ocrstream.errors import Transient
 from ocrstream.paths import migrations_dir
 from ocrstream.settings import Settings
 
@@ -33,7 +34,7 @@ _lock = threading.Lock()
 _chdb_clients: dict[str, Client] = {}
 
 
-class ClickHouseUnavailable(RuntimeError):
+class ClickHouseUnavailable(Transient, RuntimeError):
     """The analytics store cannot be reached or opened (transient for the stream)."""
 
 

@@ -38,6 +38,7 @@ import fastavro.read as _fastavro_read
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from ocrstream.avro_prefix import zigzag
+from ocrstream.errors import Permanent
 from ocrstream.paths import schemas_dir
 
 # Timestamps travel as ``timestamp-millis`` longs and are handed to Python as
@@ -58,7 +59,7 @@ SCHEMA_NAMES = (
 )
 
 
-class CodecError(ValueError):
+class CodecError(Permanent, ValueError):
     """A record could not be encoded or decoded; ``str(err)`` is one line."""
 
     def __init__(self, message: str, *, schema: str | None = None) -> None:

@@ -1,8 +1,8 @@
-"""Dead letters, the permanent/transient error split, and retry with backoff.
+"""Dead letters and retry with backoff, by the permanent/transient split of :mod:`ocrstream.errors`.
 
 Policy (every stage of the worker and the sink uses it):
 
-* **permanent** errors (:func:`classify_error` -> ``"permanent"``): the record
+* **permanent** errors (:func:`~ocrstream.errors.classify_error` -> ``"permanent"``): the record
   can never succeed — bad Avro, a refused or missing object, unknown
   business, corrupt/oversized/encrypted input, an invalid event time, a
   result the broker refuses (too large). The record goes to the DLQ topic as
@@ -40,40 +40,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
+
+from ocrstream.errors import ErrorKind, Transient, classify_error
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-ErrorKind = Literal["permanent", "transient", "unknown"]
-
-
-class PermanentError(Exception):
-    """The record can never be processed; ``stage`` names where it failed."""
-
-    stage: str = "validate"
-
-    def __init__(self, message: str, *, stage: str | None = None) -> None:
-        super().__init__(" ".join(str(message).split()) or type(self).__name__)
-        if stage is not None:
-            self.stage = stage
-
-    @property
-    def error_class(self) -> str:
-        return type(self).__name__
-
-
-class TransientError(Exception):
-    """A dependency is unavailable; retry the same record later."""
-
-
-class InvalidRecord(PermanentError):
-    """A decoded record violates the contract (empty id, bad event time, ...)."""
-
-
-class UnknownBusiness(PermanentError):
-    """``business_id`` is not in ``stream.known_businesses``."""
 
 
 def now_ms() -> int:
@@ -88,42 +61,6 @@ def error_class(exc: BaseException) -> str:
 def one_line(exc: BaseException, limit: int = 500) -> str:
     text = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
     return " ".join(str(text).split())[:limit]
-
-
-def classify_error(exc: BaseException) -> ErrorKind:
-    """``permanent`` (DLQ now), ``transient`` (retry forever) or ``unknown`` (retry, then DLQ)."""
-    from ocrstream.clickhouse import ClickHouseUnavailable
-    from ocrstream.codec import CodecError
-    from ocrstream.kafka import DeliveryFailed, DeliveryRefused
-    from ocrstream.objectstore import ObjectNotFound
-
-    if isinstance(exc, (PermanentError, CodecError, ObjectNotFound, DeliveryRefused)):
-        return "permanent"
-    if isinstance(exc, DeliveryFailed):
-        return "transient"
-    try:
-        from ocr_agents.errors import EngineUnavailable, OcrInputError
-    except ImportError:  # pragma: no cover - OCR package always present in the repo
-        OcrInputError = EngineUnavailable = ()  # type: ignore[assignment,misc]
-    if OcrInputError and isinstance(exc, OcrInputError):
-        return "permanent"
-    if isinstance(exc, (TransientError, ClickHouseUnavailable, TimeoutError, ConnectionError)):
-        return "transient"
-    if EngineUnavailable and isinstance(exc, EngineUnavailable):
-        return "transient"
-    from concurrent.futures.process import BrokenProcessPool
-
-    if isinstance(exc, BrokenProcessPool):
-        return "transient"
-    try:
-        from botocore.exceptions import ConnectionError as BotoConnectionError
-        from botocore.exceptions import ReadTimeoutError
-
-        if isinstance(exc, (BotoConnectionError, ReadTimeoutError)):
-            return "transient"
-    except ImportError:  # pragma: no cover
-        pass
-    return "unknown"
 
 
 @dataclass
@@ -323,7 +260,7 @@ class DeadLetterWriter:
       wait for the acknowledgements. A refused one is re-queued in minimal
       form from the delivery report; refused again, it is reported and
       dropped. Only unacknowledged (transient) failures make ``flush`` raise
-      :class:`TransientError`; those dead letters are queued again by that
+      :class:`Transient`; those dead letters are queued again by that
       ``flush``, so calling it again (the caller's retry) delivers them, and
       ``errors`` holds only the failures since the last ``flush``.
     """
@@ -435,7 +372,7 @@ class DeadLetterWriter:
                 value, key = self.encode(record), dead_letter_key(record)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait for every dead letter to be acknowledged; raise TransientError otherwise.
+        """Wait for every dead letter to be acknowledged; raise Transient otherwise.
 
         Dead letters that failed transiently are queued again before the raise: the
         next ``flush`` waits for them (they are not lost, and an old failure does not
@@ -447,7 +384,7 @@ class DeadLetterWriter:
             failed, self._failed = self._failed, []
             for dl in failed:
                 self._produce(dl, minimal=False)
-            raise TransientError(f"DLQ delivery failed ({left} pending, {len(failed)} queued again): {errs}")
+            raise Transient(f"DLQ delivery failed ({left} pending, {len(failed)} queued again): {errs}")
 
 
 #: The sink's name for the writer (kept for its callers).

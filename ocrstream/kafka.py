@@ -39,6 +39,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
+from ocrstream.errors import Permanent, Transient
 from ocrstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def broker_reachable(settings: Settings, timeout_s: float = 5.0) -> bool:
         return False
 
 
-class BrokerUnavailable(RuntimeError):
+class BrokerUnavailable(Transient, RuntimeError):
     """No broker answered; ``str()`` is one line saying where and what to do."""
 
 
@@ -186,7 +187,7 @@ def needs_new_producer(err: Any) -> bool:
     return isinstance(err, KafkaError) and (err.fatal() or err.code() in NEW_PRODUCER_CODES)
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(Transient):
     """A record was not acknowledged (broker down, timeout, fenced producer): retry it."""
 
     def __init__(self, topic: str, err: Any) -> None:
@@ -196,8 +197,8 @@ class DeliveryFailed(Exception):
         super().__init__(f"delivery to {topic} failed: {' '.join(text.split())[:300]}")
 
 
-class DeliveryRefused(DeliveryFailed):
-    """The broker will never accept this record (e.g. ``MSG_SIZE_TOO_LARGE``): permanent."""
+class DeliveryRefused(DeliveryFailed, Permanent):
+    """The broker will never accept this record (e.g. ``MSG_SIZE_TOO_LARGE``): permanent (that wins)."""
 
     @property
     def error_class(self) -> str:

@@ -13,11 +13,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from ocrstream.errors import ObjectMissing, ObjectTooLarge
 from ocrstream.settings import Settings
-
-
-class ObjectNotFound(LookupError):
-    """The bucket or key does not exist (permanent for the stream)."""
 
 
 class ObjectStore:
@@ -67,19 +64,17 @@ class ObjectStore:
             raise
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
-        """Object bytes; raises :class:`ObjectNotFound` for a missing bucket/key."""
+        """Object bytes; raises :class:`~ocrstream.errors.ObjectMissing` for a missing bucket/key."""
         try:
             resp = self.client.get_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
-                raise ObjectNotFound(f"s3://{bucket}/{key} does not exist ({code})") from exc
+                raise ObjectMissing(f"s3://{bucket}/{key} does not exist ({code})") from exc
             raise
         body = resp["Body"]
         if max_bytes is not None and resp.get("ContentLength", 0) > max_bytes:
             body.close()
-            from ocr_agents.errors import ObjectTooLarge  # noqa: PLC0415 - shared error type
-
             raise ObjectTooLarge(f"s3://{bucket}/{key} is {resp['ContentLength']} bytes > limit {max_bytes}")
         return body.read()
 

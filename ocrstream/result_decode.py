@@ -27,7 +27,7 @@ from typing import Any
 from ocrstream.avro_prefix import compile_prefix_reader
 from ocrstream.codec import HEADER_LEN, MAGIC, AvroCodec, CodecError, load_schema, make_serde
 from ocrstream.settings import Settings
-from ocrstream.deadletter import PermanentError
+from ocrstream.errors import Permanent
 from ocrstream.result_validation import PREFIX_END, ResultValidator
 
 #: Indices into the prefix tuple.
@@ -67,7 +67,7 @@ class ResultDecoder:
                              schema="OcrResult") from exc
         try:
             self._check(prefix)
-        except PermanentError as exc:  # the dead letter names the document
+        except Permanent as exc:  # the dead letter names the document
             exc.document_id, exc.business_id = prefix[DOCUMENT_ID], prefix[BUSINESS_ID]  # type: ignore[attr-defined]
             raise
         return prefix, memoryview(data)[HEADER_LEN:]

@@ -42,7 +42,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from ocrstream.deadletter import InvalidRecord, UnknownBusiness
+from ocrstream.errors import InvalidRecord, UnknownBusiness
 
 #: The window prefix in schema order (:func:`ocrstream.avro_prefix.compile_prefix_reader`
 #: stops before :data:`PREFIX_END`).
@@ -110,7 +110,7 @@ class ResultValidator:
                                  f"({self.max_bytes:,})", stage="aggregate")
 
     def check(self, v: tuple[Any, ...]) -> None:
-        """Raise :class:`InvalidRecord` (a ``PermanentError``) naming the first bad field of prefix ``v``."""
+        """Raise :class:`InvalidRecord` (a ``Permanent``) naming the first bad field of prefix ``v``."""
         doc_id, business, et, doc_type, score, ocr_score, t0, t1, t2, t3, total = v
         if (  # the common case in one expression; _explain() says what failed
             MIN_TIME_MS <= et <= MAX_TIME_MS and et - self.now_ms() <= self.max_future_ms

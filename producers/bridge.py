@@ -87,15 +87,8 @@ from producers.s3events import (
     parse_filer_event,
     parse_notification,
 )
-from ocrstream.deadletter import (
-    PermanentError,
-    RetryPolicy,
-    TransientError,
-    UnknownBusiness,
-    classify_error,
-    dead_letter,
-    one_line,
-)
+from ocrstream.deadletter import RetryPolicy, dead_letter, one_line
+from ocrstream.errors import Permanent, Transient, UnknownBusiness, classify_error
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +110,7 @@ class Notification:
     offset: int
     raw: bytes
     events: list[Event] = field(default_factory=list)
-    error: PermanentError | None = None
+    error: Permanent | None = None
     mark: Any = None
 
 
@@ -152,7 +145,7 @@ class EventSource(Protocol):
 
 # ------------------------------------------------------------------ the bridge
 
-class NotReadable(PermanentError):
+class NotReadable(Permanent):
     """The bridge's credentials may not read the object (or its bucket is gone)."""
 
     stage = "bridge"
@@ -162,7 +155,7 @@ class Bridge:
     """Turns notifications into ``DocumentRef``s (``documents``) or dead letters (``dlq``).
 
     :meth:`handle` queues the outcome of one notification and raises
-    :class:`TransientError` when S3 cannot be reached (nothing of that
+    :class:`Transient` when S3 cannot be reached (nothing of that
     notification was published: handle it again); :meth:`flush` waits until
     everything queued was acknowledged by the broker.
     """
@@ -208,7 +201,7 @@ class Bridge:
     # -------------------------------------------------------------- per event
 
     def handle(self, note: Notification) -> None:
-        """Queue DocumentRefs / dead letters for ``note``; raise :class:`TransientError` on S3 outages."""
+        """Queue DocumentRefs / dead letters for ``note``; raise :class:`Transient` on S3 outages."""
         if note.error is not None:
             self._dead(note, note.error, payload=note.raw)  # bounded to an excerpt by dead_letter()
         else:
@@ -238,11 +231,11 @@ class Bridge:
                                      event.bucket, event.key))
                 return
             self._publish(event, business, filename, *read)
-        except TransientError:
+        except Transient:
             raise
         except Exception as exc:  # noqa: BLE001 - one event must not stop the bridge
             if classify_error(exc) == "transient":
-                raise TransientError(one_line(exc)) from exc
+                raise Transient(one_line(exc)) from exc
             if classify_error(exc) == "unknown":
                 log.exception("bridge: unexpected error on s3://%s/%s (dead-lettered)", event.bucket, event.key)
             self._dead(note, exc, event=event, business=business)
@@ -261,7 +254,7 @@ class Bridge:
         """
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from ocr_agents.errors import EmptyInput, ObjectTooLarge, UnsupportedMedia
+        from ocrstream.errors import EmptyInput, ObjectTooLarge, UnsupportedMedia
         from producers.media import SNIFF_BYTES, sniff_media_type, unsupported_reason
 
         uri = event.uri
@@ -274,9 +267,9 @@ class Bridge:
                 return None
             if code in ("AccessDenied", "NoSuchBucket", "InvalidObjectState") or status in (401, 403):
                 raise NotReadable(f"{uri}: {code or status}") from exc
-            raise TransientError(f"S3 error reading {uri}: {code or status}") from exc
+            raise Transient(f"S3 error reading {uri}: {code or status}") from exc
         except BotoCoreError as exc:
-            raise TransientError(f"cannot read {uri}: {one_line(exc)}") from exc
+            raise Transient(f"cannot read {uri}: {one_line(exc)}") from exc
         body = resp["Body"]
         try:
             size = int(resp.get("ContentLength") or 0)
@@ -294,7 +287,7 @@ class Bridge:
                 if total > self.max_bytes:
                     raise ObjectTooLarge(f"{uri} is more than {self.max_bytes} bytes")
         except (BotoCoreError, OSError) as exc:
-            raise TransientError(f"reading {uri} failed: {one_line(exc)}") from exc
+            raise Transient(f"reading {uri} failed: {one_line(exc)}") from exc
         finally:
             body.close()
         if total == 0:
@@ -341,7 +334,7 @@ class Bridge:
     # -------------------------------------------------------------- batches
 
     def flush(self) -> None:
-        """Wait for every queued record's acknowledgement; :class:`TransientError` if any is missing."""
+        """Wait for every queued record's acknowledgement; :class:`Transient` if any is missing."""
         from ocrstream.kafka import flush
 
         left = flush(self.producer, self.settings.producer.flush_timeout_s)
@@ -350,8 +343,8 @@ class Bridge:
         self.dlq.errors.clear()
         if left or errors:
             self._pending.clear()
-            raise TransientError(f"{left} records not acknowledged by {self.settings.kafka.bootstrap}"
-                                 + (f" ({errors[0]})" if errors else ""))
+            raise Transient(f"{left} records not acknowledged by {self.settings.kafka.bootstrap}"
+                            + (f" ({errors[0]})" if errors else ""))
         limit = self.settings.bridge.dedupe_max_ids
         for ident in self._pending:
             self._recent[ident] = None
@@ -597,7 +590,7 @@ class FilerSource:
                 note = Notification(self.name, 0, ts, raw, mark=(ts, index))
                 try:
                     note.events = [parse_filer_event(item)]
-                except PermanentError as exc:
+                except Permanent as exc:
                     note.error = exc
                 self._put(note)
                 position = (ts, index)
@@ -659,7 +652,7 @@ class KafkaSource:
                                 mark=(msg.topic(), msg.partition(), msg.offset()))
             try:
                 note.events = parse_notification(value)
-            except PermanentError as exc:
+            except Permanent as exc:
                 note.error = exc
             out.append(note)
         return out
@@ -743,7 +736,7 @@ def run_bridge(settings: Settings, *, stop: threading.Event, source: EventSource
                 handled.append(note)
             try:
                 bridge.flush()
-            except TransientError as exc:
+            except Transient as exc:
                 log.warning("bridge: %s; reading the batch again from the checkpoint", exc)
                 source.rewind()
                 stop.wait(policy.delay_s(1))
@@ -764,7 +757,7 @@ def _handle_with_retry(bridge: Bridge, note: Notification, policy: RetryPolicy, 
         try:
             bridge.handle(note)
             return True
-        except TransientError as exc:
+        except Transient as exc:
             attempt += 1
             delay = policy.delay_s(attempt)
             log.warning("bridge: %s (attempt %d), retrying in %.1fs", exc, attempt, delay)

@@ -6,18 +6,24 @@ else that escapes is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from ocrstream.errors import Transient
+
 
 class ProducerError(RuntimeError):
-    """An expected failure (bad input, unreachable service); ``str()`` is one line."""
+    """An expected failure of a command (bad command-line input, unreachable service); ``str()`` is one line.
+
+    Raised as such for bad command-line input (a failure of the command, not of
+    a record); the unavailable services below are also :class:`~ocrstream.errors.Transient`.
+    """
 
 
-class BrokerUnavailable(ProducerError):
+class BrokerUnavailable(ProducerError, Transient):
     """Kafka did not answer within the bounded retries."""
 
 
-class StoreUnavailable(ProducerError):
+class StoreUnavailable(ProducerError, Transient):
     """The object store or a bucket cannot be used."""
 
 
-class SourceUnavailable(ProducerError):
+class SourceUnavailable(ProducerError, Transient):
     """A video source (file, camera, stream) cannot be opened."""

@@ -24,7 +24,7 @@ Keys in AWS/MinIO records are URL-encoded with form encoding (``red flower.jpg``
 
 Each event becomes an :class:`ObjectCreated`, an :class:`Ignored` (not an
 ObjectCreated event, a directory, a folder marker, a hidden name, a key
-ocrstream wrote itself) or raises a :class:`~ocrstream.deadletter.PermanentError`
+ocrstream wrote itself) or raises a :class:`~ocrstream.deadletter.Permanent`
 subclass whose message says what is wrong (:class:`BadEvent`,
 :class:`UnknownBucket`, :class:`NoBusinessPrefix`, :class:`UnsafeKey`):
 those are dead-lettered by the bridge.
@@ -46,32 +46,32 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from ocrstream.deadletter import PermanentError
+from ocrstream.errors import Permanent
 
 BUSINESS_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_KEY_BYTES = 1024  # S3's own limit
 FILER_BUCKETS = "/buckets/"  # where SeaweedFS keeps the S3 buckets in its filer namespace
 
 
-class BadEvent(PermanentError):
+class BadEvent(Permanent):
     """The notification is not valid S3 event JSON (or misses a required field)."""
 
     stage = "bridge"
 
 
-class UnknownBucket(PermanentError):
+class UnknownBucket(Permanent):
     """The event is for a bucket the pipeline does not read."""
 
     stage = "bridge"
 
 
-class NoBusinessPrefix(PermanentError):
+class NoBusinessPrefix(Permanent):
     """The key has no ``<business>/`` prefix to take the business id from."""
 
     stage = "bridge"
 
 
-class UnsafeKey(PermanentError):
+class UnsafeKey(Permanent):
     """The key cannot be an object the pipeline may read (traversal, control characters, ...)."""
 
     stage = "bridge"

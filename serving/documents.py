@@ -281,7 +281,7 @@ def build_router(ctx: DocumentContext) -> APIRouter:
 
 
 def _render(settings: Settings, uri: str, page: int) -> Any:
-    from ocr_agents.errors import OcrInputError
+    from ocrstream.errors import OcrInputError
 
     _, data = read_object(settings, uri, settings.ocr.max_object_bytes)
     try:

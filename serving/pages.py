@@ -42,7 +42,7 @@ def render_page(data: bytes, page: int, ocr: OcrSettings, max_side: int = 2400) 
 
     ``width``/``height`` are the source frame's size (the boxes' frame), even when
     the PNG was scaled down. Raises :class:`PageNotFound`, or an
-    :class:`ocr_agents.errors.OcrInputError` for bytes the pipeline itself would refuse.
+    :class:`ocrstream.errors.OcrInputError` for bytes the pipeline itself would refuse.
     """
     import cv2
 

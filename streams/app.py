@@ -55,17 +55,8 @@ from ocrstream.kafka import AsyncProducer
 from ocrstream.records import ClassifiedDocument
 from ocrstream.settings import Settings
 from ocrstream.topics import CLASSIFIED, DOCUMENTS, OCR_RESULTS, VIDEO_FRAMES, TopicSpec
-from ocrstream.deadletter import (
-    DeadLetterWriter,
-    Failure,
-    GaveUp,
-    InvalidRecord,
-    RetryPolicy,
-    UnknownBusiness,
-    classify_error,
-    dead_letter,
-    retry_async,
-)
+from ocrstream.deadletter import DeadLetterWriter, Failure, GaveUp, RetryPolicy, dead_letter, retry_async
+from ocrstream.errors import InvalidRecord, UnknownBusiness, classify_error
 from streams.fetch import Fetcher
 from streams.ocr_stage import OcrJob, OcrStage
 
@@ -215,7 +206,7 @@ class Pipeline:
             return fetched.data, fetched.fetch_s
         self.fetcher.check_pixels(src.inline, src.uri)
         if len(src.inline) > self.settings.ocr.max_object_bytes:
-            from ocr_agents.errors import ObjectTooLarge
+            from ocrstream.errors import ObjectTooLarge
 
             raise ObjectTooLarge(f"inline {src.what} is {len(src.inline)} bytes")
         return src.inline, 0.0

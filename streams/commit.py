@@ -49,7 +49,8 @@ from ocrstream import metrics
 from ocrstream.kafka import DeliveryRefused, delivery_error
 from ocrstream.tables import WINDOW_COLUMN_NAMES
 from streams.checkpoint import VERSIONS, Checkpoint, CheckpointStore
-from ocrstream.deadletter import RetryPolicy, TransientError, classify_error, retry_sync
+from ocrstream.deadletter import RetryPolicy, retry_sync
+from ocrstream.errors import Transient, classify_error
 from streams.recompute import LateUpdater, WindowRef
 from streams.writers import DocumentBatch, DocumentWriter, WindowWriter
 
@@ -221,7 +222,7 @@ class Committer:
         """Produce ``records`` to ``topic`` and wait for the broker's acknowledgements.
 
         A record the broker refuses for good (too large) is logged and dropped: it can never be
-        written. Any other failure raises :class:`TransientError` after keeping, in ``records``,
+        written. Any other failure raises :class:`Transient` after keeping, in ``records``,
         only the records not acknowledged yet, so the retry re-sends those (the producer, rebuilt
         after a fenced or fatal error, takes them).
         """
@@ -246,7 +247,7 @@ class Committer:
                       if i not in acked and not isinstance(failed.get(i), DeliveryRefused)]
         if records:
             errors = sorted({str(e) for e in failed.values() if not isinstance(e, DeliveryRefused)})[:2]
-            raise TransientError(f"{where}: {len(records)} records for {topic} not acknowledged ({left} pending) "
+            raise Transient(f"{where}: {len(records)} records for {topic} not acknowledged ({left} pending) "
                                  f"{errors}")
 
 

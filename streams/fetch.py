@@ -48,25 +48,19 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ocrstream import media
+from ocrstream.errors import ImageTooLarge, ObjectMissing, ObjectTooLarge, Permanent, Transient
 from ocrstream.settings import Settings
-from ocrstream.deadletter import PermanentError, TransientError
 
 Resolver = Callable[[str, int], list[str]]
 
 
-class FetchRefused(PermanentError):
+class FetchRefused(Permanent):
     """The URI violates the fetch policy (scheme, bucket, host, path)."""
 
     stage = "fetch"
 
 
-class ObjectMissing(PermanentError):
-    """The object does not exist."""
-
-    stage = "fetch"
-
-
-class FetchUnavailable(TransientError):
+class FetchUnavailable(Transient):
     """The store could not be reached; retry."""
 
 
@@ -267,19 +261,13 @@ class Fetcher:
         return Fetched(data=data, uri=uri, fetch_s=time.perf_counter() - t0)
 
     def _too_large(self, uri: str, size: int) -> Exception:
-        from ocr_agents.errors import ObjectTooLarge
-
         return ObjectTooLarge(f"{uri} is {size} bytes > limit {self.max_bytes}")
 
     def _get_s3(self, bucket: str, key: str) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from ocrstream.objectstore import ObjectNotFound
-
         try:
-            data = self.store.get(bucket, key, max_bytes=self.max_bytes)
-        except ObjectNotFound as exc:
-            raise ObjectMissing(str(exc)) from exc
+            data = self.store.get(bucket, key, max_bytes=self.max_bytes)  # ObjectMissing when it is not there
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -363,8 +351,6 @@ class Fetcher:
         if not data or media.sniff(data) == media.PDF:
             return
         from PIL import Image
-
-        from ocr_agents.errors import ImageTooLarge
 
         try:
             with Image.open(io.BytesIO(data)) as im:  # lazy: parses the header only

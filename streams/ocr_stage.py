@@ -10,7 +10,7 @@ and other partitions never stall behind a page of OCR.
 
 Another engine implementation plugs in by passing ``fn`` (any picklable
 ``OcrJob -> dict`` callable) — tests use a fake; the default is the real pipeline.
-Input errors raise :class:`ocr_agents.errors.OcrInputError` subclasses
+Input errors raise :class:`ocrstream.errors.OcrInputError` subclasses
 (permanent -> DLQ); a crashed pool process raises ``BrokenProcessPool``
 (transient -> the stage rebuilds the pool and the record is retried).
 

@@ -70,14 +70,8 @@ from ocrstream.topics import DLQ, LATE_EVENTS, OCR_RESULTS, WINDOWS
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS, Checkpoint, CheckpointStore
 from streams.commit import REASON_HEADER, Committer, FlushJob
 from streams.dedupe import NO_FLOOR, DedupeIndex
-from ocrstream.deadletter import (
-    DeadLetterPublisher,
-    PermanentError,
-    RetryPolicy,
-    classify_error,
-    dead_letter,
-    retry_sync,
-)
+from ocrstream.deadletter import DeadLetterPublisher, RetryPolicy, dead_letter, retry_sync
+from ocrstream.errors import Permanent, classify_error
 from streams.dlq_copier import DeadLetterCopier
 from ocrstream.result_decode import BUSINESS_ID, DOC_TYPE, DOCUMENT_ID, EVENT_TIME, OCR_S, OCR_SCORE, SCORE, TOTAL, ResultDecoder
 from streams.recompute import LateUpdater
@@ -86,7 +80,7 @@ from streams.writers import DocumentWriter, WindowWriter
 
 log = logging.getLogger(__name__)
 
-class RefusedByClickHouse(PermanentError):
+class RefusedByClickHouse(Permanent):
     """ClickHouse refuses the record's body: a range constraint of ``documents_avro`` (see
     :mod:`ocrstream.result_validation`) or a corrupt tail behind a valid window prefix."""
 

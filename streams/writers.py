@@ -22,7 +22,7 @@ from ocrstream.avro_prefix import container, zigzag
 from ocrstream.codec import Schema
 from ocrstream.tables import WINDOW_COLUMN_NAMES
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS
-from ocrstream.deadletter import TransientError
+from ocrstream.errors import Transient
 from ocrstream.result_validation import constraint_reason
 
 
@@ -99,7 +99,7 @@ class DocumentWriter:
         refuses on their own, found by bisection (the accepted halves are inserted —
         harmless, the caller replays them from its checkpoint). ``parse`` (a full decode)
         names the reason. More than ``max_refused`` such rows means ClickHouse refuses
-        everything: :class:`~ocrstream.deadletter.TransientError`, nothing is blamed on the records."""
+        everything: :class:`~ocrstream.deadletter.Transient`, nothing is blamed on the records."""
         bad: dict[tuple[int, int], str] = {}
 
         def bisect(lo: int, hi: int) -> None:
@@ -116,7 +116,7 @@ class DocumentWriter:
                         why = f"{type(parse_exc).__name__}: {parse_exc}"
                     bad[(p, off)] = why[:300]
                     if len(bad) > max_refused:
-                        raise TransientError(f"ClickHouse refuses most documents rows: {why[:200]}") from exc
+                        raise Transient(f"ClickHouse refuses most documents rows: {why[:200]}") from exc
                     return
             mid = (lo + hi) // 2
             bisect(lo, mid)

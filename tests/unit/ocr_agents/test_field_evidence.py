@@ -96,7 +96,7 @@ def test_large_page_is_scaled_down_for_ocr_and_boxes_stay_in_its_pixels() -> Non
 
 
 def test_document_pixel_budget() -> None:
-    from ocr_agents.errors import ImageTooLarge
+    from ocrstream.errors import ImageTooLarge
     from ocr_agents.pipeline import DocumentProcessor
     from ocrstream.settings import OcrSettings
 

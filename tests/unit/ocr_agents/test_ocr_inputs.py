@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocr_agents import errors
+from ocrstream import errors
 from ocr_agents.io import Limits, is_usable_text, open_document, sniff_media_type
 from synth.pdf import PdfPageSpec, write_pdf
 from ocr_agents.pipeline import DocumentProcessor

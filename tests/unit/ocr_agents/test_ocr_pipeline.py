@@ -17,7 +17,8 @@ import typer
 from typer.testing import CliRunner
 
 from ocr_agents.cli import register
-from ocr_agents.errors import CorruptImage, ImageTooLarge, UnknownEngine
+from ocrstream.errors import CorruptImage, ImageTooLarge
+from ocr_agents.errors import UnknownEngine
 from synth.accuracy import cer
 from synth.pdf import PdfPageSpec, write_pdf
 from ocr_agents.pipeline import DocumentProcessor, to_record

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 import ocr_agents.pipeline
 import ocrstream.settings
-from ocr_agents.errors import EmptyInput
 from ocrstream.cli import app
 from ocrstream.console import settings_of
+from ocrstream.errors import EmptyInput
 from ocrstream.settings import Settings
 
 

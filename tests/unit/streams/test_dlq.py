@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from ocr_agents.errors import CorruptImage, EngineUnavailable
+from ocr_agents.errors import EngineUnavailable
 from ocrstream.clickhouse import ClickHouseUnavailable
 from ocrstream.codec import CodecError, make_serde
 from ocrstream.deadletter import (
@@ -14,14 +14,12 @@ from ocrstream.deadletter import (
     Failure,
     GaveUp,
     RetryPolicy,
-    TransientError,
-    UnknownBusiness,
-    classify_error,
     dead_letter,
     dead_letter_key,
     dead_letter_row,
     retry_async,
 )
+from ocrstream.errors import CorruptImage, Transient, UnknownBusiness, classify_error
 from streams.fetch import FetchRefused, FetchUnavailable
 
 
@@ -65,7 +63,7 @@ def test_retry_async_transient_then_success_and_unknown_gives_up():
     async def flaky():
         calls["n"] += 1
         if calls["n"] < 3:
-            raise TransientError("down")
+            raise Transient("down")
         return "ok"
 
     policy = RetryPolicy(base_ms=1, max_ms=2, max_attempts=2)
@@ -203,7 +201,7 @@ def test_writer_sync_path_refused_minimal_and_transient():
     assert w2.dropped == 1 and not everything.delivered
     w3 = _writer(producer=_FakeProducer(transient=True))
     w3.publish(_dl())
-    with pytest.raises(TransientError):
+    with pytest.raises(Transient):
         w3.flush()  # broker unreachable: the caller retries
 
 
@@ -223,7 +221,7 @@ def test_a_transient_dlq_failure_is_retried_and_does_not_fail_later_flushes():
     producer = _FakeProducer(transient=1)
     w = _writer(producer=producer)
     w.publish(_dl())
-    with pytest.raises(TransientError, match="1 queued again"):
+    with pytest.raises(Transient, match="1 queued again"):
         w.flush()
     assert w.errors == [] and not producer.delivered
     w.flush()  # the caller's retry: the queued-again dead letter is delivered

@@ -6,10 +6,9 @@ import os
 
 import pytest
 
-from ocr_agents.errors import ImageTooLarge, ObjectTooLarge
+from ocrstream.errors import ImageTooLarge, ObjectMissing, ObjectTooLarge, classify_error
 from ocrstream.settings import Settings
-from ocrstream.deadletter import classify_error
-from streams.fetch import Fetcher, FetchRefused, ObjectMissing, is_public_ip
+from streams.fetch import Fetcher, FetchRefused, is_public_ip
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from ocrstream.paths import schemas_dir
 from ocrstream.settings import Settings
 from synth.events import generate_events
 from ocrstream.result_decode import ResultDecoder
-from ocrstream.deadletter import PermanentError, UnknownBusiness
+from ocrstream.errors import Permanent, UnknownBusiness
 from ocrstream.result_validation import PREFIX, FutureEventTime, RecordTooLarge
 
 NOW = 1_767_225_600_000
@@ -119,7 +119,7 @@ def test_undecodable_and_out_of_range_records() -> None:
 
     def bad(**changes: object) -> Exception:
         rec = {**good, **changes}
-        with pytest.raises(PermanentError) as info:
+        with pytest.raises(Permanent) as info:
             decoder.decode(serde.encode(rec))
         return info.value
 
