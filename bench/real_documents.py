@@ -52,7 +52,8 @@ from synth.evaluation import (  # noqa: E402
     word_recall,
 )
 from ocr_agents.pipeline import DocumentProcessor  # noqa: E402
-from ocrstream.settings import REPO_ROOT, OcrSettings, load_settings  # noqa: E402
+from ocrstream.paths import REPO_ROOT  # noqa: E402
+from ocrstream.settings import OcrSettings, load_settings  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "receipts-sroie"
 

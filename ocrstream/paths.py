@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
+#: The checkout (the folder above the package): bundled data in an editable install, dev caches.
 REPO_ROOT = _PKG.parent
 
 

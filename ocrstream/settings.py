@@ -2,7 +2,8 @@
 
 Values come, in increasing priority, from defaults, the environment
 (``OCRSTREAM_<SECTION>__<FIELD>``, e.g. ``OCRSTREAM_KAFKA__BOOTSTRAP``, plus the
-flat ``OCRSTREAM_STATE_DIR`` / ``OCRSTREAM_PROFILE``) and CLI flags (applied
+flat ``OCRSTREAM_STATE_DIR`` / ``OCRSTREAM_PROFILE``; the state dir defaults to
+:func:`default_state_dir`) and CLI flags (applied
 with :func:`Settings.with_overrides`).
 
 Two profiles share all code:
@@ -20,6 +21,7 @@ Each section belongs to one part of the pipeline; its docstring says which.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +31,16 @@ from pydantic_settings import SettingsError as _PydanticSettingsError
 
 from ocrstream.records import DOC_TYPES
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+def default_state_dir() -> Path:
+    """Where local data, logs and pids go unless ``OCRSTREAM_STATE_DIR`` says otherwise.
+
+    ``$XDG_STATE_HOME/ocrstream`` when ``XDG_STATE_HOME`` is set, else
+    ``.ocrstream`` in the working directory (never the source tree or the
+    installed package), as an absolute path.
+    """
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return Path(xdg) / "ocrstream" if xdg else Path.cwd() / ".ocrstream"
 
 
 class KafkaSettings(BaseModel):
@@ -301,7 +312,7 @@ class Settings(BaseSettings):
     )
 
     profile: Literal["local", "production"] = "local"
-    state_dir: Path = REPO_ROOT / ".state"
+    state_dir: Path = Field(default_factory=default_state_dir)
     log_level: str = "INFO"
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

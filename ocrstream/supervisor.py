@@ -121,7 +121,7 @@ class ChildExit:
     log_path: Path | None = None
 
     def line(self) -> str:
-        """One line for the user, e.g. ``the worker process exited with code 1; see .state/logs/worker.log``."""
+        """One line for the user, e.g. ``the worker process exited with code 1; see .ocrstream/logs/worker.log``."""
         if self.kind == "process":
             rc = self.returncode
             how = f"was killed by signal {-rc}" if rc is not None and rc < 0 else f"exited with code {rc}"

@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from ocr_agents.classify import DOC_TYPES, FEATURE_NAMES, MODEL_PATH, ForestModel, page_features
-from ocrstream.settings import REPO_ROOT
+from ocrstream.paths import REPO_ROOT
 from synth.documents import render_document
 
 DEFAULT_RECEIPTS = REPO_ROOT.parent / "shared" / "data" / "receipts-sroie"

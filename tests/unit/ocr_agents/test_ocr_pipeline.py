@@ -23,7 +23,8 @@ from synth.accuracy import cer
 from synth.pdf import PdfPageSpec, write_pdf
 from ocr_agents.pipeline import DocumentProcessor, to_record
 from ocr_agents.preprocess import rotate_quadrant
-from ocrstream.settings import REPO_ROOT, OcrSettings
+from ocrstream.paths import REPO_ROOT
+from ocrstream.settings import OcrSettings
 from synth.documents import render_document
 
 SCHEMA = fastavro.parse_schema(json.loads((REPO_ROOT / "schemas" / "OcrResult.avsc").read_text()))

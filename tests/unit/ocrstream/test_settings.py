@@ -20,6 +20,18 @@ def test_env_nested_and_flat(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert s.clickhouse_dsn == f"chdb://{tmp_path.resolve()}/clickhouse"
 
 
+def test_state_dir_defaults_to_xdg_state_home_then_the_working_directory(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    monkeypatch.delenv("OCRSTREAM_STATE_DIR", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert Settings().state_dir == tmp_path / ".ocrstream"  # not the source tree
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert Settings().state_dir == tmp_path / "xdg" / "ocrstream"
+    monkeypatch.setenv("OCRSTREAM_STATE_DIR", str(tmp_path / "mine"))
+    assert Settings().state_dir == tmp_path / "mine"
+
+
 def test_overrides_ignore_none_and_validate(tmp_path: Path) -> None:
     s = Settings().with_overrides(**{"kafka.bootstrap": None, "stream.grace_ms": 5, "state_dir": tmp_path})
     assert s.kafka.bootstrap == Settings().kafka.bootstrap
