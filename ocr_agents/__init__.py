@@ -3,7 +3,8 @@
 Layout (docTR-style separation of io, models and post-processing):
 
 * :mod:`ocr_agents.io` - validate bytes, decode images, open PDFs page by page
-  (text layers used as they are); typed input errors in :mod:`ocrstream.errors`, engine errors in :mod:`ocr_agents.errors`;
+  (text layers used as they are); input errors in :mod:`ocrstream.errors`,
+  engine errors in :mod:`ocr_agents.errors`;
 * :mod:`ocr_agents.preprocess` - blank check, 90/180/270 orientation, deskew, size;
 * :mod:`ocr_agents.engines` - ``paddle``, ``onnx``, ``tesseract`` behind one protocol,
   loaded once per process;

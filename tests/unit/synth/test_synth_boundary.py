@@ -7,23 +7,11 @@ its syntax tree; only the roof (the CLI, the demo) may import ``synth``.
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 from tests.support import REPO
+from tests.support.imports import imported_modules
 
 STAGES = ("producers", "ocr_agents", "streams", "serving", "ocrstream")
 ROOF = "ocrstream/cli/"  # the roof package (the CLI, the demo) composes every stage
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Absolute module names ``path`` imports anywhere in its code."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-    return names
 
 
 def test_no_production_stage_imports_synth() -> None:
