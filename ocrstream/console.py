@@ -55,3 +55,21 @@ def settings_of(ctx: click.Context) -> Settings:
         fail(str(exc), code=2)
     ctx.find_root().obj = settings
     return settings
+
+
+def ensure_topics_or_fail(settings: Settings) -> list[str]:
+    """Check that the broker answers and create the missing topics; the names created.
+
+    An unreachable broker or a refused topic ends the command with one line
+    (exit code 1).
+    """
+    from ocrstream.kafka import BrokerUnavailable, kafka_error_line, require_broker
+    from ocrstream.topics import ensure_topics
+
+    try:
+        require_broker(settings)
+        return ensure_topics(settings)
+    except BrokerUnavailable as exc:
+        fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - librdkafka errors: one line
+        fail(f"cannot create topics on Kafka at {settings.kafka.bootstrap}: {kafka_error_line(exc)}")

@@ -34,23 +34,13 @@ def worker(
     uncommitted (the next owner of the partition processes them), the OCR pool
     is terminated; after ``stream.stop_timeout_s`` it exits regardless.
     """
-    from ocrstream.console import fail, settings_of
-    from ocrstream.kafka import BrokerUnavailable, kafka_error_line, require_broker
-    from ocrstream.topics import ensure_topics
+    from ocrstream.console import ensure_topics_or_fail, settings_of
     from streams.app import create_app
 
     settings = settings_of(ctx).with_overrides(**{
         "stream.agent_concurrency": concurrency, "stream.ocr_workers": ocr_workers,
         "stream.health_port": health_port})
-    try:
-        require_broker(settings)
-        ensure_topics(settings)
-    except BrokerUnavailable as exc:
-        fail(str(exc))
-        return
-    except Exception as exc:  # noqa: BLE001
-        fail(f"cannot create topics on Kafka at {settings.kafka.bootstrap}: {kafka_error_line(exc)}")
-        return
+    ensure_topics_or_fail(settings)
     faust_app = create_app(settings)
     if settings.stream.health_port:
         from ocrstream.metrics import serve_metrics

@@ -19,7 +19,7 @@ import typer
 
 from ocr_agents import cli as ocr_agents_cli
 from ocrstream.cli import up_command
-from ocrstream.console import configure_logging, console, fail, settings_of
+from ocrstream.console import configure_logging, console, ensure_topics_or_fail, fail, settings_of
 from producers import bridge_cli, import_cli
 from producers import cli as producers_cli
 from serving import cli as serving_cli
@@ -151,19 +151,10 @@ def migrate_cmd(ctx: typer.Context) -> None:
 @app.command("topics")
 def topics_cmd(ctx: typer.Context) -> None:
     """Create the ocrstream topics if missing (idempotent) and list them."""
-    from ocrstream.kafka import BrokerUnavailable, kafka_error_line, require_broker
-    from ocrstream.topics import ALL_TOPICS, ensure_topics
+    from ocrstream.topics import ALL_TOPICS
 
     settings = settings_of(ctx)
-    try:
-        require_broker(settings)
-        created = ensure_topics(settings)
-    except BrokerUnavailable as exc:
-        fail(str(exc))
-        return
-    except Exception as exc:  # noqa: BLE001
-        fail(f"cannot create topics on Kafka at {settings.kafka.bootstrap}: {kafka_error_line(exc)}")
-        return
+    created = ensure_topics_or_fail(settings)
     for spec in ALL_TOPICS:
         name = settings.topic(spec.short_name)
         mark = "created" if name in created else "exists"

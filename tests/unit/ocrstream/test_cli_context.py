@@ -91,3 +91,11 @@ def test_an_invalid_environment_is_one_line_and_exit_code_2(monkeypatch: pytest.
     res = CliRunner().invoke(stage, [])
     assert res.exit_code == 2
     assert "OCRSTREAM_KAFKA__PARTITIONS" in res.output and "Traceback" not in res.output
+
+
+def test_topics_without_a_broker_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCRSTREAM_PRODUCER__CONNECT_ATTEMPTS", "1")
+    monkeypatch.setenv("OCRSTREAM_PRODUCER__CONNECT_TIMEOUT_S", "0.5")
+    res = CliRunner().invoke(app, ["--kafka-bootstrap", "127.0.0.1:9", "topics"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "error: cannot reach Kafka at 127.0.0.1:9 after 1 attempts" in " ".join(res.output.split())
