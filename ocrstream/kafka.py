@@ -221,8 +221,8 @@ PRODUCE_MAX_WAIT_S = 120.0
 DeliveryCallback = Callable[[Any, Any], None]
 
 
-class ProduceBlocked(BufferError):
-    """librdkafka's local queue stayed full for the whole bounded wait of :func:`produce`."""
+class ProduceBlocked(Transient, BufferError):
+    """librdkafka's local queue stayed full for the whole bounded wait of :func:`produce` (the broker is away)."""
 
 
 def produce(producer: Producer, topic: str, value: bytes | None, key: bytes | str | None = None,

@@ -44,13 +44,14 @@ from pathlib import Path
 from typing import Any
 
 from ocrstream.codec import make_serde
+from ocrstream.errors import Permanent
+from ocrstream.kafka import flush, produce
 from ocrstream.records import OcrResult
 from ocrstream.settings import Settings
 from ocrstream.topics import OCR_RESULTS
 from producers.errors import ProducerError
-from producers.times import parse_time_ms
-from ocrstream.kafka import flush, produce
 from producers.kafka_io import connect
+from producers.times import parse_time_ms
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ except ImportError:  # pragma: no cover
 csv.field_size_limit(16 * 1024 * 1024)
 
 
-class BadLine(ValueError):
+class BadLine(Permanent, ValueError):
     """A line that is not a valid historical document; the message names the field."""
 
     error_class = "BadImportLine"

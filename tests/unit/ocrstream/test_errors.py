@@ -21,10 +21,11 @@ from ocrstream.errors import (
     Transient,
     classify_error,
 )
-from ocrstream.kafka import BrokerUnavailable, DeliveryFailed, DeliveryRefused, delivery_error
+from ocrstream.kafka import BrokerUnavailable, DeliveryFailed, DeliveryRefused, ProduceBlocked, delivery_error
 from ocrstream.objectstore import ObjectStore
 from ocrstream.settings import Settings
 from producers import errors as producer_errors
+from producers.importer import BadLine
 from producers.s3events import BadEvent
 from streams.fetch import FetchRefused, FetchUnavailable
 from streams.sink import RefusedByClickHouse
@@ -33,12 +34,13 @@ from streams.sink import RefusedByClickHouse
 @pytest.mark.parametrize("exc,kind", [
     (EmptyInput(""), "permanent"), (ObjectMissing("s3://b/k"), "permanent"), (InvalidRecord("x"), "permanent"),
     (CodecError("bad"), "permanent"), (FetchRefused("u"), "permanent"), (BadEvent("e"), "permanent"),
-    (RefusedByClickHouse("r"), "permanent"),
+    (RefusedByClickHouse("r"), "permanent"), (BadLine("document_id missing"), "permanent"),
     (delivery_error("t", KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)), "permanent"),
     (delivery_error("t", KafkaError(KafkaError._MSG_TIMED_OUT)), "transient"),
     (FetchUnavailable("s3 down"), "transient"), (ClickHouseUnavailable("down"), "transient"),
     (EngineUnavailable("no model"), "transient"), (BrokerUnavailable("no broker"), "transient"),
     (producer_errors.StoreUnavailable("no bucket"), "transient"), (BrokenProcessPool(), "transient"),
+    (ProduceBlocked("queue full"), "transient"),
     (ReadTimeoutError(endpoint_url="http://s3"), "transient"), (ConnectionResetError(), "transient"),
     (UnknownEngine("nope"), "unknown"), (producer_errors.ProducerError("bad flag"), "unknown"),
     (KeyError("k"), "unknown"),
