@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from ocr_agents.lines import TextBox
 from ocrstream.errors import (
     CorruptImage,
     CorruptPdf,
@@ -35,7 +36,6 @@ from ocrstream.errors import (
     TooManyPages,
     UnsupportedMedia,
 )
-from ocr_agents.lines import TextBox
 from ocrstream.media import PDF as PDF_MEDIA_TYPE
 from ocrstream.media import document_type as sniff_media_type
 

@@ -20,13 +20,13 @@ from typing import Any, Iterable
 import numpy as np
 
 from ocr_agents.engines.base import BaseEngine, engine_names, get_engine
-from ocrstream.errors import CorruptImage, ImageTooLarge
 from ocr_agents.errors import UnknownEngine
 from ocr_agents.io import Limits, SourcePage, open_document
 from ocr_agents.lines import group_lines, lines_text
 from ocr_agents.preprocess import get_orientation_classifier, is_blank, normalize_size, prepare_page
 from ocr_agents.types import FIELD_NAMES, DocumentResult, FieldValue, LineItem, OcrLine, PageResult, PageTransform
 from ocrstream import records
+from ocrstream.errors import CorruptImage, ImageTooLarge
 from ocrstream.settings import OcrSettings
 
 NO_OCR = "none"  # routing target meaning "do not OCR" (blank pages)

@@ -26,9 +26,9 @@ from typing import Any
 
 from ocrstream.avro_prefix import compile_prefix_reader
 from ocrstream.codec import HEADER_LEN, MAGIC, AvroCodec, CodecError, load_schema, make_serde
-from ocrstream.settings import Settings
 from ocrstream.errors import Permanent
 from ocrstream.result_validation import PREFIX_END, ResultValidator
+from ocrstream.settings import Settings
 
 #: Indices into the prefix tuple.
 DOCUMENT_ID, BUSINESS_ID, EVENT_TIME, DOC_TYPE, SCORE, OCR_SCORE, OCR_S = 0, 1, 2, 3, 4, 5, 6

@@ -76,6 +76,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ocrstream.deadletter import RetryPolicy, dead_letter, one_line
+from ocrstream.errors import Permanent, Transient, UnknownBusiness, classify_error
 from ocrstream.settings import Settings
 from producers.s3events import (
     BadEvent,
@@ -87,8 +89,6 @@ from producers.s3events import (
     parse_filer_event,
     parse_notification,
 )
-from ocrstream.deadletter import RetryPolicy, dead_letter, one_line
-from ocrstream.errors import Permanent, Transient, UnknownBusiness, classify_error
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,7 @@ from fastapi.responses import (
 )
 from fastapi.staticfiles import StaticFiles
 
+from ocrstream.settings import Settings
 from serving import queries as Q
 from serving.auth import Authenticator, LinkSigner, Scope, Signer, bearer_token
 from serving.db import Database, SingleFlightCache
@@ -48,7 +49,6 @@ from serving.pages import PageCache
 from serving.params import business_list, default_range, time_range
 from serving.security import SecurityHeadersMiddleware
 from serving.session import session_router
-from ocrstream.settings import Settings
 
 log = logging.getLogger(__name__)
 

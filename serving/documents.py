@@ -30,6 +30,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import Response, StreamingResponse
 
+from ocrstream.settings import Settings
 from serving import queries as Q
 from serving.auth import Authenticator, LinkSigner, Scope
 from serving.db import Database, SingleFlightCache
@@ -39,7 +40,6 @@ from serving.models import DocumentDetail, DocumentsResponse
 from serving.pages import PageCache, PageNotFound, render_page
 from serving.params import business_list, check_id, invalid, time_range
 from serving.security import OBJECT_CSP
-from ocrstream.settings import Settings
 
 log = logging.getLogger(__name__)
 

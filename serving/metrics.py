@@ -18,9 +18,9 @@ import asyncio
 import logging
 import time
 
+from ocrstream.metrics import REGISTRY, escape_label, format_value
 from serving import queries as Q
 from serving.db import Database
-from ocrstream.metrics import REGISTRY, escape_label, format_value
 
 log = logging.getLogger(__name__)
 

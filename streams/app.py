@@ -51,12 +51,12 @@ from typing import Any
 
 from ocrstream import health, metrics
 from ocrstream.codec import make_serde
+from ocrstream.deadletter import DeadLetterWriter, Failure, GaveUp, RetryPolicy, dead_letter, retry_async
+from ocrstream.errors import InvalidRecord, UnknownBusiness, classify_error
 from ocrstream.kafka import AsyncProducer
 from ocrstream.records import ClassifiedDocument
 from ocrstream.settings import Settings
 from ocrstream.topics import CLASSIFIED, DOCUMENTS, OCR_RESULTS, VIDEO_FRAMES, TopicSpec
-from ocrstream.deadletter import DeadLetterWriter, Failure, GaveUp, RetryPolicy, dead_letter, retry_async
-from ocrstream.errors import InvalidRecord, UnknownBusiness, classify_error
 from streams.fetch import Fetcher
 from streams.ocr_stage import OcrJob, OcrStage
 

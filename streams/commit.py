@@ -46,11 +46,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocrstream import metrics
+from ocrstream.deadletter import RetryPolicy, retry_sync
+from ocrstream.errors import Transient, classify_error
 from ocrstream.kafka import DeliveryRefused, delivery_error
 from ocrstream.tables import WINDOW_COLUMN_NAMES
 from streams.checkpoint import VERSIONS, Checkpoint, CheckpointStore
-from ocrstream.deadletter import RetryPolicy, retry_sync
-from ocrstream.errors import Transient, classify_error
 from streams.recompute import LateUpdater, WindowRef
 from streams.writers import DocumentBatch, DocumentWriter, WindowWriter
 

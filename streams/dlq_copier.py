@@ -18,11 +18,11 @@ from typing import Any
 from confluent_kafka import TopicPartition
 
 from ocrstream.codec import CodecError, make_serde
+from ocrstream.deadletter import DEAD_LETTER_COLUMNS, RetryPolicy, dead_letter_row, retry_sync
 from ocrstream.kafka import make_consumer
 from ocrstream.settings import Settings
 from ocrstream.topics import DLQ
 from streams.checkpoint import CLICKHOUSE_LOCK
-from ocrstream.deadletter import DEAD_LETTER_COLUMNS, RetryPolicy, dead_letter_row, retry_sync
 
 log = logging.getLogger(__name__)
 

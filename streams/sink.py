@@ -63,17 +63,27 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from ocrstream import metrics
 from ocrstream.clickhouse import connect, migrate
+from ocrstream.deadletter import DeadLetterPublisher, RetryPolicy, dead_letter, retry_sync
+from ocrstream.errors import Permanent, classify_error
 from ocrstream.kafka import BlockingProducer, make_consumer
+from ocrstream.result_decode import (
+    BUSINESS_ID,
+    DOC_TYPE,
+    DOCUMENT_ID,
+    EVENT_TIME,
+    OCR_S,
+    OCR_SCORE,
+    SCORE,
+    TOTAL,
+    ResultDecoder,
+)
 from ocrstream.settings import Settings
 from ocrstream.codec import make_serde
 from ocrstream.topics import DLQ, LATE_EVENTS, OCR_RESULTS, WINDOWS
 from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS, Checkpoint, CheckpointStore
 from streams.commit import REASON_HEADER, Committer, FlushJob
 from streams.dedupe import NO_FLOOR, DedupeIndex
-from ocrstream.deadletter import DeadLetterPublisher, RetryPolicy, dead_letter, retry_sync
-from ocrstream.errors import Permanent, classify_error
 from streams.dlq_copier import DeadLetterCopier
-from ocrstream.result_decode import BUSINESS_ID, DOC_TYPE, DOCUMENT_ID, EVENT_TIME, OCR_S, OCR_SCORE, SCORE, TOTAL, ResultDecoder
 from streams.recompute import LateUpdater
 from streams.windows import LateEvent, Rejected, WindowOperator, WindowResult
 from streams.writers import DocumentWriter, WindowWriter

@@ -20,10 +20,10 @@ from typing import Any
 
 from ocrstream.avro_prefix import container, zigzag
 from ocrstream.codec import Schema
-from ocrstream.tables import WINDOW_COLUMN_NAMES
-from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS
 from ocrstream.errors import Transient
 from ocrstream.result_validation import constraint_reason
+from ocrstream.tables import WINDOW_COLUMN_NAMES
+from streams.checkpoint import CLICKHOUSE_LOCK, VERSIONS
 
 
 #: Fields the sink appends to every OcrResult body (the ``documents_avro`` record, migration 011).

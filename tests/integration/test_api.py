@@ -25,11 +25,11 @@ from serving.server import free_port
 from fastapi.testclient import TestClient
 
 from ocrstream import metrics as M
+from ocrstream.clickhouse import connect
 from serving import create_app
 from serving import sample
 from serving.db import SingleFlightCache
 from serving.params import parse_time
-from ocrstream.clickhouse import connect
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 INJECTIONS = [

@@ -46,10 +46,10 @@ from typing import Any
 
 import pytest
 
+from ocrstream.clickhouse import connect
 from serving import create_app, sample
 from serving.queries import METRICS
 from serving.server import BackgroundServer
-from ocrstream.clickhouse import connect
 from synth.history import BusinessProfile, Disorder, daily_history
 from tests.support.streams import stream_settings
 

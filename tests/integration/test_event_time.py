@@ -26,9 +26,9 @@ from ocrstream.codec import make_serde
 from ocrstream.tables import STATUS_LATE_UPDATE
 from ocrstream.topics import LATE_EVENTS, ensure_topics
 from producers.events import publish_events
-from synth.events import generate_events
 from streams.sink import REASON_HEADER, AggregationSink
 from streams.verify import compare
+from synth.events import generate_events
 from tests.support.streams import read_topic, stream_settings
 
 pytestmark = pytest.mark.integration

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
+from ocrstream.clickhouse import connect
 from serving import sample
 from serving.queries import METRICS
-from ocrstream.clickhouse import connect
 from tests.support import REPO
 
 GRAFANA = REPO / "grafana"

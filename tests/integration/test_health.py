@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ocrstream import health
-from serving import create_app
 from ocrstream.clickhouse import connect
+from serving import create_app
 
 pytestmark = pytest.mark.integration
 

@@ -34,10 +34,10 @@ from botocore.config import Config
 from ocrstream.codec import make_serde
 from ocrstream.settings import Settings
 from ocrstream.topics import DLQ, DOCUMENTS, S3_EVENTS
-from tests.support.backends import BACKEND
-from tests.support.streams import read_topic, stream_settings
-from tests.support.processes import settings_env
 from tests.support import REPO, TEST_DATA
+from tests.support.backends import BACKEND
+from tests.support.processes import settings_env
+from tests.support.streams import read_topic, stream_settings
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import OutputReader, processes_with_marker, wait_gone
 from serving.server import free_port
 from tests.support import REPO
+from tests.support.processes import OutputReader, processes_with_marker, wait_gone
 
 pytestmark = pytest.mark.integration
 

@@ -22,9 +22,9 @@ import pytest
 from typer.testing import CliRunner
 
 from serving.server import free_port
+from tests.support import REPO
 from tests.support.backends import local_settings
 from tests.support.processes import OutputReader, pipeline_processes, processes_with_marker, wait_gone
-from tests.support import REPO
 
 # One small real receipt (SROIE dev-100, ../shared); a rendered one where that folder is absent.
 SROIE_RECEIPT = REPO.parent / "shared" / "data" / "receipts-sroie" / "001.jpg"

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ocrstream import errors
 from ocr_agents.io import Limits, is_usable_text, open_document, sniff_media_type
-from synth.pdf import PdfPageSpec, write_pdf
 from ocr_agents.pipeline import DocumentProcessor
+from ocrstream import errors
 from ocrstream.settings import OcrSettings
+from synth.pdf import PdfPageSpec, write_pdf
 from tests.support.media import jpeg_bytes, jpeg_with_size, png_bytes
 
 

@@ -17,15 +17,15 @@ import typer
 from typer.testing import CliRunner
 
 from ocr_agents.cli import register
-from ocrstream.errors import CorruptImage, ImageTooLarge
 from ocr_agents.errors import UnknownEngine
-from synth.accuracy import cer
-from synth.pdf import PdfPageSpec, write_pdf
 from ocr_agents.pipeline import DocumentProcessor, to_record
 from ocr_agents.preprocess import rotate_quadrant
+from ocrstream.errors import CorruptImage, ImageTooLarge
 from ocrstream.paths import REPO_ROOT
 from ocrstream.settings import OcrSettings
+from synth.accuracy import cer
 from synth.documents import render_document
+from synth.pdf import PdfPageSpec, write_pdf
 
 SCHEMA = fastavro.parse_schema(json.loads((REPO_ROOT / "schemas" / "OcrResult.avsc").read_text()))
 

@@ -10,12 +10,12 @@ import pytest
 
 from ocrstream.avro_prefix import compile_prefix_reader, container
 from ocrstream.codec import MAGIC, CodecError, Schema, load_schema, make_serde
+from ocrstream.errors import Permanent, UnknownBusiness
 from ocrstream.paths import schemas_dir
+from ocrstream.result_decode import ResultDecoder
+from ocrstream.result_validation import PREFIX, FutureEventTime, RecordTooLarge
 from ocrstream.settings import Settings
 from synth.events import generate_events
-from ocrstream.result_decode import ResultDecoder
-from ocrstream.errors import Permanent, UnknownBusiness
-from ocrstream.result_validation import PREFIX, FutureEventTime, RecordTooLarge
 
 NOW = 1_767_225_600_000
 EVERY_TYPE = {
