@@ -6,7 +6,11 @@ Data flow: ``publish``/``video`` (producers) or ``generate`` (synthetic load) â†
 ``demo`` runs everything end to end.
 
 Settings come from the environment (``OCRSTREAM_*``, see
-``ocrstream/settings.py``); the global options below override them.
+``ocrstream/settings.py``); the global options below override them. The root
+callback builds them once and puts them in the click context (``ctx.obj``);
+every command reads them with :func:`ocrstream.console.settings_of`. Each
+stage's commands live beside the code they drive and are imported here
+explicitly (the roof imports the stages, never the reverse).
 """
 
 from __future__ import annotations
