@@ -54,6 +54,7 @@ class Column:
     name: str
     type: str
     doc: str = ""
+    metric: bool = False  # a numeric per-window value charted as a line (dashboard, Grafana)
 
 
 WINDOW_COLUMNS: tuple[Column, ...] = (
@@ -61,17 +62,17 @@ WINDOW_COLUMNS: tuple[Column, ...] = (
     Column("granularity", "LowCardinality(String)", "minute | hour"),
     Column("window_start", "DateTime64(3, 'UTC')", "inclusive"),
     Column("window_end", "DateTime64(3, 'UTC')", "exclusive"),
-    Column("document_count", "UInt64", "documents counted (all but the too-late ones)"),
-    Column("total_amount", "Float64", "sum of fields.total (null as 0) of the counted documents"),
-    Column("avg_score", "Float64"),
-    Column("avg_ocr_score", "Float64"),
-    Column("median_score", "Float64", "quantileExact(0.5)"),
-    Column("median_ocr_score", "Float64", "quantileExact(0.5)"),
-    Column("ocr_seconds_p50", "Float64", "quantileExact(0.5) of timings.ocr_s"),
-    Column("ocr_seconds_p95", "Float64", "quantileExact(0.95) of timings.ocr_s"),
+    Column("document_count", "UInt64", "documents counted (all but the too-late ones)", metric=True),
+    Column("total_amount", "Float64", "sum of fields.total (null as 0) of the counted documents", metric=True),
+    Column("avg_score", "Float64", metric=True),
+    Column("avg_ocr_score", "Float64", metric=True),
+    Column("median_score", "Float64", "quantileExact(0.5)", metric=True),
+    Column("median_ocr_score", "Float64", "quantileExact(0.5)", metric=True),
+    Column("ocr_seconds_p50", "Float64", "quantileExact(0.5) of timings.ocr_s", metric=True),
+    Column("ocr_seconds_p95", "Float64", "quantileExact(0.95) of timings.ocr_s", metric=True),
     Column("type_counts", "Map(String, UInt64)"),
-    Column("late_events", "UInt64", "counted documents that arrived after the window closed"),
-    Column("too_late_events", "UInt64", "documents beyond allowed lateness (in no other aggregate)"),
+    Column("late_events", "UInt64", "counted documents that arrived after the window closed", metric=True),
+    Column("too_late_events", "UInt64", "documents beyond allowed lateness (in no other aggregate)", metric=True),
     Column("min_event_time", "DateTime64(3, 'UTC')"),
     Column("max_event_time", "DateTime64(3, 'UTC')"),
     Column("is_final", "UInt8", "status != 'current'"),
@@ -81,6 +82,10 @@ WINDOW_COLUMNS: tuple[Column, ...] = (
 )
 
 WINDOW_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in WINDOW_COLUMNS)
+#: Fields of a ``WindowAggregate`` record (schemas/WindowAggregate.avsc): the columns but ``version``.
+WINDOW_FIELDS: tuple[str, ...] = tuple(n for n in WINDOW_COLUMN_NAMES if n != "version")
+#: The numeric per-window metrics, in column order.
+WINDOW_METRICS: tuple[str, ...] = tuple(c.name for c in WINDOW_COLUMNS if c.metric)
 
 DOCUMENT_COLUMNS: tuple[Column, ...] = (
     Column("document_id", "String"),
@@ -169,6 +174,8 @@ __all__ = [
     "STATUS_LATE_UPDATE",
     "WINDOW_COLUMNS",
     "WINDOW_COLUMN_NAMES",
+    "WINDOW_FIELDS",
+    "WINDOW_METRICS",
     "WINDOW_GRANULARITIES",
     "WINDOW_STATUSES",
     "window_aggregate_sql",

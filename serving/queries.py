@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from ocrstream.tables import WINDOW_METRICS
+
 # (output name, SQL expression) for each column of an aggregate series, in order.
 # Times are epoch milliseconds (UTC) so that charts need no date parsing.
 WINDOW_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -35,18 +37,7 @@ WINDOW_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 # Numeric per-window metrics, each charted as a line (dashboard, Grafana).
-METRICS: tuple[str, ...] = (
-    "document_count",
-    "total_amount",
-    "avg_score",
-    "avg_ocr_score",
-    "median_score",
-    "median_ocr_score",
-    "ocr_seconds_p50",
-    "ocr_seconds_p95",
-    "late_events",
-    "too_late_events",
-)
+METRICS: tuple[str, ...] = WINDOW_METRICS
 
 GRANULARITIES: tuple[str, ...] = ("minute", "hour")
 

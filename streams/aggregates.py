@@ -4,7 +4,7 @@ One :class:`WindowAcc` holds the aggregate of the *counted* events of one
 open ``(business_id, granularity, window_start)`` window; :class:`FinalAgg` is
 its computed result at one emission. It turns into a ``WindowAggregate`` row
 (``schemas/WindowAggregate.avsc`` / the ClickHouse ``windows`` table,
-:mod:`ocrstream.tables`) with :data:`WINDOW_FIELDS` as keys, exactly. Closed
+:mod:`ocrstream.tables`) with :data:`ocrstream.tables.WINDOW_FIELDS` as keys, exactly. Closed
 windows keep no accumulator: late updates are recomputed from the stored
 documents (:mod:`streams.recompute`).
 
@@ -78,29 +78,6 @@ from ddsketch.mapping import LogarithmicMapping
 
 from ocrstream.tables import STATUS_CURRENT
 
-#: Field names of ``WindowAggregate`` (and of the ``windows`` table, minus ``version``), in schema order.
-WINDOW_FIELDS: tuple[str, ...] = (
-    "business_id",
-    "granularity",
-    "window_start",
-    "window_end",
-    "document_count",
-    "total_amount",
-    "avg_score",
-    "avg_ocr_score",
-    "median_score",
-    "median_ocr_score",
-    "ocr_seconds_p50",
-    "ocr_seconds_p95",
-    "type_counts",
-    "late_events",
-    "too_late_events",
-    "min_event_time",
-    "max_event_time",
-    "is_final",
-    "status",
-    "emitted_at",
-)
 
 DEFAULT_EXACT_LIMIT = 8192
 DEFAULT_RELATIVE_ACCURACY = 0.005
@@ -250,7 +227,7 @@ class FinalAgg:
     def row(
         self, business_id: str, granularity: str, start: int, end: int, status: str, emitted_at: int
     ) -> dict[str, Any]:
-        """The ``WindowAggregate`` row (keys = :data:`WINDOW_FIELDS`); ``status`` is
+        """The ``WindowAggregate`` row (keys = :data:`ocrstream.tables.WINDOW_FIELDS`); ``status`` is
         ``current``/``final``/``late_update`` (:mod:`ocrstream.tables`)."""
         return {
             "business_id": business_id,

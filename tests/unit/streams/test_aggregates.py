@@ -8,7 +8,6 @@ import random
 import pytest
 
 from streams.aggregates import (
-    WINDOW_FIELDS,
     AggConfig,
     FinalAgg,
     QuantileSketch,
@@ -17,7 +16,7 @@ from streams.aggregates import (
     quantile_exact,
 )
 
-from ocrstream.tables import WINDOW_COLUMN_NAMES  # noqa: E402
+from ocrstream.tables import WINDOW_COLUMN_NAMES, WINDOW_FIELDS  # noqa: E402
 from tests.support import REPO
 
 ROOT = REPO

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from ocrstream.settings import StreamSettings
-from ocrstream.tables import STATUS_CURRENT, STATUS_FINAL, STATUS_LATE_UPDATE
-from streams.aggregates import WINDOW_FIELDS, brute_force_row
+from ocrstream.tables import STATUS_CURRENT, STATUS_FINAL, STATUS_LATE_UPDATE, WINDOW_FIELDS
+from streams.aggregates import brute_force_row
 from streams.windows import LateEvent, Rejected, WindowOperator, WindowResult
 
 MIN = 60_000
