@@ -43,7 +43,8 @@ def bridge_cmd(
 ) -> None:
     """S3 upload notifications -> DocumentRefs (see the command help)."""
     from ocrstream.console import console, fail, settings_of
-    from producers.bridge import make_source, run_bridge, source_kind
+    from producers.bridge import run_bridge
+    from producers.bridge_sources import make_source, source_kind
     from producers.errors import ProducerError
 
     if source not in ("auto", "seaweedfs", "kafka"):

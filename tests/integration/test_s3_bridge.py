@@ -245,7 +245,8 @@ def test_kafka_source_bridges_minio_notifications(settings: Settings) -> None:
 
     from ocrstream.kafka import producer_config
     from ocrstream.topics import ensure_topics
-    from producers.bridge import KafkaSource, run_bridge
+    from producers.bridge import run_bridge
+    from producers.bridge_sources import KafkaSource
 
     s = settings.with_overrides(**{"bridge.group": f"bridge-{uuid.uuid4().hex[:6]}"})
     bucket = s.s3.documents_bucket

@@ -227,7 +227,7 @@ def test_malformed_filer_events() -> None:
 
 
 def test_filer_tail_output_is_split_into_events() -> None:
-    from producers.bridge import _json_objects
+    from producers.bridge_sources import _json_objects
 
     events = [json.loads(line) for line in (DATA / "seaweedfs-4.48-filer-events.jsonl").read_text().splitlines()]
     text = "".join(json.dumps(e, indent=2) + "\n" for e in events[:3])
