@@ -108,7 +108,8 @@ def filer_address(settings: Settings) -> str:
     """``host:port`` of the SeaweedFS filer: ``bridge.filer``, or the local stack's (S3 port + 3)."""
     if settings.bridge.filer:
         return settings.bridge.filer
-    from ocrstream.stack import LOOPBACK, ports_of
+    from ocrstream.service_process import LOOPBACK
+    from ocrstream.stack import ports_of
 
     return f"{LOOPBACK}:{ports_of(settings).weed_internal['filer.port']}"
 

@@ -56,7 +56,8 @@ class Stopped(Exception):
 
 def preflight(settings: Settings) -> None:
     """Refuse to start (before touching anything) when the API port or the chDB directory is taken."""
-    from ocrstream.stack import LocalStack, port_in_use
+    from ocrstream.service_process import port_in_use
+    from ocrstream.stack import LocalStack
 
     host, port = settings.api.host, settings.api.port
     if port_in_use(port, host if host not in ("localhost", "0.0.0.0") else "127.0.0.1"):

@@ -14,7 +14,8 @@ from confluent_kafka import TopicPartition
 
 from ocrstream.codec import make_serde
 from ocrstream.kafka import DeliveryTracker, make_consumer, make_producer, read_all
-from ocrstream.stack import StackError, port_in_use
+from ocrstream.service_process import port_in_use
+from ocrstream.stack import StackError
 from ocrstream.topics import DOCUMENTS, ensure_topics
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from ocrstream.settings import Settings
-from ocrstream.stack import LocalStack, port_in_use
+from ocrstream.service_process import port_in_use
+from ocrstream.stack import LocalStack
 
 
 def free_ports() -> tuple[int, int]:
