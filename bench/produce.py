@@ -37,7 +37,7 @@ from producers.events import generator_producer_config, publish_events  # noqa: 
 from synth.events import generate_events  # noqa: E402
 from producers.kafka_io import connect  # noqa: E402
 from synth.video import page_texts, text_page, write_page_video  # noqa: E402
-from producers.video import FrameSource, VideoProducer  # noqa: E402
+from producers.video import VideoProducer  # noqa: E402
 from tests.support.backends import local_settings  # noqa: E402
 
 START_MS = 1_714_521_600_000
@@ -84,11 +84,7 @@ def bench_video(settings, tmp: Path, seconds: float) -> tuple[float, float, int]
     cap.release()
     producer = VideoProducer(settings, "bench-cam", "bench")
     producer.open()
-    src = FrameSource(str(video))
-    try:
-        stats = producer.run(src)
-    finally:
-        src.close()
+    stats = producer.run_file(video)
     assert stats.pages == k and not stats.failed, stats.line()
     return stats.fps_in, decode_fps, stats.pages
 

@@ -312,6 +312,14 @@ class VideoProducer:
                 "phash": phash_hex(ph), "sharpness": sharpness(grey), "width": int(image.shape[1]),
                 "height": int(image.shape[0])}
 
+    def run_file(self, path: str | Path) -> VideoStats:
+        """Process a recorded video file from its first frame to its last (see :meth:`run`)."""
+        source = FrameSource(str(path))
+        try:
+            return self.run(source)
+        finally:
+            source.close()
+
     def run(self, source: FrameSource, *, max_frames: int | None = None,
             on_stats: Callable[[VideoStats], None] | None = None, stats_every_s: float = 1.0) -> VideoStats:
         """Process ``source`` to its end (or ``max_frames``, or ``source.stop()``); return the counters."""

@@ -221,7 +221,7 @@ def run_demo(settings: Settings, *, console: Console, exit_after_s: float | None
     from ocrstream.cli.demo_live import LiveTrickle
     from ocrstream.cli.embedded import EmbeddedPipeline
     from producers.publish import DocumentPublisher, discover
-    from producers.video import FrameSource, VideoProducer
+    from producers.video import VideoProducer
 
     pipe = EmbeddedPipeline(settings, "demo", say=console.print)
     say = pipe.say
@@ -265,7 +265,7 @@ def run_demo(settings: Settings, *, console: Console, exit_after_s: float | None
                     f"({summary.duplicates} already published, {len(summary.failed)} failed)")
             producer = VideoProducer(settings, "demo-camera", DEMO_BUSINESSES[0])
             producer.open()
-            stats = producer.run(FrameSource(str(video)))
+            stats = producer.run_file(video)
             result.video_pages = stats.pages
             say(f"• video: {stats.line()}")
 

@@ -181,7 +181,7 @@ class LiveTrickle:
     def publish_clip(self, n: int) -> None:
         """Render clip ``n`` (new pages) and publish its stable pages as a new video stream."""
         from ocrstream.cli.demo import render_video
-        from producers.video import FrameSource, VideoProducer
+        from producers.video import VideoProducer
 
         folder = self.out_dir / "clips"
         folder.mkdir(parents=True, exist_ok=True)
@@ -190,11 +190,7 @@ class LiveTrickle:
         try:
             producer = VideoProducer(self.settings, f"demo-camera-live-{self._stamp}-{n}", self.video_business)
             producer.open()
-            source = FrameSource(str(path))
-            try:
-                stats = producer.run(source)
-            finally:
-                source.close()
+            stats = producer.run_file(path)
         finally:
             path.unlink(missing_ok=True)
         self.stats.video_clips += 1

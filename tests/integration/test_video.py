@@ -81,11 +81,7 @@ def test_video_pages_ocr_text_matches(settings: Settings, tmp_path: Path) -> Non
     texts = _page_video(video, k=3, seed=8)
     producer = VideoProducer(settings, "cam-ocr", "acme")
     producer.open()
-    src = FrameSource(str(video))
-    try:
-        stats = producer.run(src)
-    finally:
-        src.close()
+    stats = producer.run_file(video)
     assert stats.pages == 3
     processor = DocumentProcessor()
     for rec, lines in zip(_published_frames(settings, 3), texts):
@@ -103,11 +99,7 @@ def test_repeated_page_is_skipped(tmp_path: Path) -> None:
     video = tmp_path / "dup.mp4"
     write_page_video(video, [a, a, b], hold_frames=30, transition_frames=6, shake_px=2.0, seed=9)
     producer = VideoProducer(Settings(), "cam-dup", "acme", publish=False)
-    src = FrameSource(str(video))
-    try:
-        stats = producer.run(src)
-    finally:
-        src.close()
+    stats = producer.run_file(video)
     assert (stats.pages, stats.duplicates, stats.dropped) == (2, 1, 0), stats.line()
     assert stats.frames_in == 30 * 3 + 6 * 2
 
@@ -122,11 +114,7 @@ def test_large_frames_travel_as_object_store_references(settings: Settings, tmp_
     write_page_video(video, [text_page(t) for t in page_texts(2, seed=10)], hold_frames=20, seed=10)
     producer = VideoProducer(s, "cam-big", "acme")
     producer.open()
-    src = FrameSource(str(video))
-    try:
-        stats = producer.run(src)
-    finally:
-        src.close()
+    stats = producer.run_file(video)
     assert stats.pages == 2 and stats.uploaded == 2
     store = ObjectStore(s)
     for rec in _published_frames(s, 2):
