@@ -40,6 +40,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ocrstream.settings import Settings
 from serving import queries as Q
+from serving.asgi import HttpMiddleware
 from serving.auth import Authenticator, LinkSigner, Scope, Signer, bearer_token
 from serving.db import Database, SingleFlightCache
 from serving.documents import DocumentContext, build_router, iso
@@ -56,16 +57,10 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 _iso = iso
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HttpMiddleware):
     """Pure ASGI middleware counting requests and latency per route template."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         t0 = time.perf_counter()
         code = {"status": 500}
 

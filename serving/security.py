@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from serving.asgi import HttpMiddleware
+
 APP_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
            "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
@@ -57,16 +59,10 @@ def policy_for(path: str) -> str:
     return DATA_CSP
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Pure ASGI middleware adding the headers above to every HTTP response."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         csp = policy_for(scope.get("path", "")).encode()
 
         async def send_wrapper(message: dict[str, Any]) -> None:
