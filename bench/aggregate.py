@@ -64,12 +64,12 @@ def make_settings(base: Settings, tag: str) -> Settings:
     return base.with_overrides(**{
         "kafka.topic_prefix": f"bench{tag}.",
         "clickhouse.database": f"bench_{tag}",
-        "stream.sink_group": f"bench-sink-{tag}",
-        "stream.sink_batch_rows": 20_000,
-        "stream.sink_poll_batch": 20_000,
-        "stream.sink_flush_interval_ms": 500,
-        "stream.emit_interval_ms": 1_000,
-        "stream.idle_timeout_ms": 2_000,
+        "sink.group": f"bench-sink-{tag}",
+        "sink.batch_rows": 20_000,
+        "sink.poll_batch": 20_000,
+        "sink.flush_interval_ms": 500,
+        "windows.emit_interval_ms": 1_000,
+        "windows.idle_timeout_ms": 2_000,
     })
 
 

@@ -16,7 +16,7 @@ import time
 import tracemalloc
 
 from ocrstream.records import DOC_TYPES
-from ocrstream.settings import StreamSettings
+from ocrstream.settings import WindowSettings
 from streams.aggregates import AggConfig, WindowAcc
 from streams.windows import LateEvent, WindowOperator, WindowResult
 
@@ -50,7 +50,7 @@ def make_records(n: int, businesses: int, partitions: int, rate_per_s: float, di
 
 def bench_throughput(args: argparse.Namespace) -> dict[str, float]:
     per_part = make_records(args.events, args.businesses, args.partitions, args.rate, args.disorder)
-    settings = StreamSettings()
+    settings = WindowSettings()
     fake_now = [0]
     op = WindowOperator(settings, clock=lambda: fake_now[0], wall_clock=lambda: 1_767_225_600_000)
     batches = []

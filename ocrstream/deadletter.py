@@ -13,9 +13,9 @@ Policy (every stage of the worker and the sink uses it):
   stream goes on with the next record.
 * **transient** errors (S3/ClickHouse/Kafka unreachable, timeouts, a broken
   OCR pool): retried forever with exponential backoff capped at
-  ``stream.max_retry_backoff_ms``; the consumer does not move (or commit)
+  ``retry.max_backoff_ms``; the consumer does not move (or commit)
   past the failed record meanwhile.
-* **unknown** errors (a bug for one input): retried ``stream.max_attempts``
+* **unknown** errors (a bug for one input): retried ``retry.max_attempts``
   times, then dead-lettered, so one poison record cannot block a partition.
 
 Dead letters are at-least-once: a crash after the DLQ write and before the
@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ocrstream.errors import ErrorKind, Transient, classify_error
+from ocrstream.settings import RetrySettings
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,9 @@ class RetryPolicy:
     max_attempts: int = 5
 
     @classmethod
-    def from_settings(cls, stream: Any) -> "RetryPolicy":
-        return cls(stream.retry_backoff_ms, stream.max_retry_backoff_ms, stream.max_attempts)
+    def from_settings(cls, retry: RetrySettings) -> "RetryPolicy":
+        """The policy of the ``retry`` settings section."""
+        return cls(retry.backoff_ms, retry.max_backoff_ms, retry.max_attempts)
 
     def delay_s(self, attempt: int) -> float:
         ms = min(self.max_ms, self.base_ms * (2 ** max(0, attempt - 1)))
@@ -158,7 +160,7 @@ def retry_sync(
             time.sleep(delay)
 
 
-#: Default bound of the payload excerpt in a dead letter (``stream.dead_letter_excerpt_bytes``).
+#: Default bound of the payload excerpt in a dead letter (``retry.dead_letter_excerpt_bytes``).
 EXCERPT_BYTES = 1024
 #: Bound (characters) of the texts a dead letter copies from its record (ids, reference).
 MAX_TEXT_CHARS = 1024
@@ -271,7 +273,7 @@ class DeadLetterWriter:
 
         self.topic = settings.topic(DLQ.short_name)
         self.serde = make_serde("DeadLetter", settings.kafka.schema_registry_url)
-        self.excerpt_bytes = int(getattr(settings.stream, "dead_letter_excerpt_bytes", EXCERPT_BYTES))
+        self.excerpt_bytes = int(settings.retry.dead_letter_excerpt_bytes)
         self._settings = settings
         self._producer = producer
         self.sent = 0
@@ -288,7 +290,7 @@ class DeadLetterWriter:
         return self._producer
 
     def bound(self, dl: dict[str, Any]) -> dict[str, Any]:
-        """``dl`` with its excerpt cut to ``stream.dead_letter_excerpt_bytes``."""
+        """``dl`` with its excerpt cut to ``retry.dead_letter_excerpt_bytes``."""
         payload = dl.get("payload")
         if payload is not None and len(payload) > self.excerpt_bytes:
             return dl | {"payload": payload[: self.excerpt_bytes],

@@ -79,7 +79,7 @@ class InvalidRecord(Permanent):
 
 
 class UnknownBusiness(Permanent):
-    """``business_id`` is not in ``stream.known_businesses``."""
+    """``business_id`` is not in ``worker.known_businesses``."""
 
     stage = "validate"
 

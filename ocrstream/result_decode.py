@@ -47,7 +47,9 @@ class ResultDecoder:
         self.serde = make_serde("OcrResult", settings.kafka.schema_registry_url)
         self.reader = compile_prefix_reader(self.schema.raw, PREFIX_END)
         kw = {} if now_ms is None else {"now_ms": now_ms}
-        self.validator = ResultValidator(settings.stream, self.reader.names, **kw)
+        self.validator = ResultValidator(self.reader.names, max_bytes=settings.sink.max_result_bytes,
+                                         max_future_ms=settings.windows.max_future_ms,
+                                         known_businesses=settings.worker.known_businesses, **kw)
         self._read = self.reader.fn  # the hot path calls the generated function directly
         self._check = self.validator.check
         self.reencoded = 0

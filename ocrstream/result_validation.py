@@ -9,13 +9,13 @@ or a table, so a replay meets the same verdict and can never crash-loop:
    :class:`ocrstream.result_decode.ResultDecoder` reads from the record
    (:data:`PREFIX`, the fields the windows and dedupe use):
 
-   * the whole record: at most ``stream.max_result_bytes`` on the wire
+   * the whole record: at most ``sink.max_result_bytes`` on the wire
      (:class:`RecordTooLarge`; this bounds ``text``, ``lines``, ``line_items``,
      ``field_evidence``, whose structure the Avro parser checks);
    * ``document_id`` 1..256 characters, ``business_id`` 1..128 (and in
-     ``stream.known_businesses`` when that is set), ``doc_type`` <= 64;
+     ``worker.known_businesses`` when that is set), ``doc_type`` <= 64;
    * ``event_time``: epoch ms within ClickHouse's ``DateTime64`` range
-     (1900..2299) and at most ``stream.max_future_ms`` ahead of the wall clock
+     (1900..2299) and at most ``windows.max_future_ms`` ahead of the wall clock
      (:class:`FutureEventTime`);
    * ``score``, ``ocr_score`` in [0, 1]; ``timings.*`` seconds in [0, 86,400];
      ``fields.total`` null or |x| <= 1e15 (NaN and infinities fail every range);
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -60,11 +60,11 @@ MAX_STAGE_S = 86_400.0
 
 
 class FutureEventTime(InvalidRecord):
-    """``event_time`` is more than ``stream.max_future_ms`` ahead of the wall clock."""
+    """``event_time`` is more than ``windows.max_future_ms`` ahead of the wall clock."""
 
 
 class RecordTooLarge(InvalidRecord):
-    """The record is larger than ``stream.max_result_bytes``."""
+    """The record is larger than ``sink.max_result_bytes``."""
 
 
 def _now_ms() -> int:
@@ -92,21 +92,25 @@ def constraint_reason(message: str) -> str:
 class ResultValidator:
     """Checks the window prefix of ``OcrResult`` records; see the module docstring.
 
-    ``now_ms`` (epoch ms) is the wall clock for the future check; injectable for tests.
+    ``max_bytes`` is ``sink.max_result_bytes``, ``max_future_ms``
+    ``windows.max_future_ms``, ``known_businesses`` ``worker.known_businesses``
+    (empty = any business). ``now_ms`` (epoch ms) is the wall clock for the
+    future check; injectable for tests.
     """
 
-    def __init__(self, stream: Any, names: tuple[str, ...], now_ms: Callable[[], int] = _now_ms) -> None:
+    def __init__(self, names: tuple[str, ...], *, max_bytes: int, max_future_ms: int,
+                 known_businesses: Iterable[str] = (), now_ms: Callable[[], int] = _now_ms) -> None:
         if tuple(names) != PREFIX:
             raise ValueError(f"OcrResult prefix {names} != the validated fields {PREFIX}: update "
                              "ocrstream/result_validation.py with the schema")
-        self.max_bytes = int(stream.max_result_bytes)
-        self.max_future_ms = int(stream.max_future_ms)
-        self.known = frozenset(stream.known_businesses)
+        self.max_bytes = int(max_bytes)
+        self.max_future_ms = int(max_future_ms)
+        self.known = frozenset(known_businesses)
         self.now_ms = now_ms
 
     def check_size(self, n_bytes: int) -> None:
         if n_bytes > self.max_bytes:
-            raise RecordTooLarge(f"record of {n_bytes:,} bytes exceeds stream.max_result_bytes "
+            raise RecordTooLarge(f"record of {n_bytes:,} bytes exceeds sink.max_result_bytes "
                                  f"({self.max_bytes:,})", stage="aggregate")
 
     def check(self, v: tuple[Any, ...]) -> None:
@@ -131,7 +135,7 @@ class ResultValidator:
         if ahead > self.max_future_ms:
             raise FutureEventTime(
                 f"event_time {_iso(et)} is {ahead / 3_600_000:.1f} h ahead of the wall clock "
-                f"(stream.max_future_ms = {self.max_future_ms / 3_600_000:g} h)", stage="aggregate")
+                f"(windows.max_future_ms = {self.max_future_ms / 3_600_000:g} h)", stage="aggregate")
         checks: list[tuple[str, Any, bool, str]] = [
             ("document_id", doc_id, 0 < len(doc_id) <= 256, "not 1..256 characters"),
             ("business_id", business, 0 < len(business) <= 128, "not 1..128 characters"),

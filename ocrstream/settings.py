@@ -16,20 +16,28 @@ Two profiles share all code:
   clickhouse-connect's HTTP interface). Nothing is started for you.
 
 Each section belongs to one part of the pipeline; its docstring says which.
+The former ``stream`` section is split by stage (``windows``, ``worker``,
+``fetch``, ``retry``, ``sink``); its ``OCRSTREAM_STREAM__*`` variables still
+work, each with a one-line deprecation warning naming the new variable
+(:data:`STREAM_MOVES`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Optional, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as _PydanticSettingsError
 
 from ocrstream.records import DOC_TYPES
+
+log = logging.getLogger(__name__)
 
 
 def default_state_dir() -> Path:
@@ -132,43 +140,18 @@ class OcrSettings(BaseModel):
     deskew: bool = True  # small-angle rotation (projection profile)
 
 
-class StreamSettings(BaseModel):
-    """Stream workers and the event-time window operator (``streams``)."""
+class WindowSettings(BaseModel):
+    """Event-time window semantics of the aggregation sink's operator (``streams/windows.py``).
 
-    app_id: str = "ocrstream"
-    # Window semantics (see streams/windows.py): all in milliseconds of event time
+    All durations are milliseconds of event time unless named otherwise.
+    """
+
     out_of_orderness_ms: int = 5_000
     grace_ms: int = 10_000
+    # A clock without records for this long (processing time) advances with processing time.
     idle_timeout_ms: int = 15_000
+    # Open windows emit changed rows at most this often (processing time).
     emit_interval_ms: int = 1_000
-    ocr_workers: int = Field(1, ge=1, description="processes in the OCR pool per worker")
-    sink_batch_rows: int = 20_000  # rows buffered before a flush (or sink_flush_interval_ms, whichever first)
-    sink_publish_windows: bool = True  # every windows row also to the compacted `windows` topic
-    sink_flush_interval_ms: int = 1_000
-    # Fetch-stage security
-    file_root: Path | None = None
-    allowed_schemes: list[str] = Field(default_factory=lambda: ["file", "s3"])
-    allowed_buckets: list[str] = Field(default_factory=list)  # empty = documents bucket only
-    allowed_http_hosts: list[str] = Field(default_factory=list)
-    known_businesses: list[str] = Field(default_factory=list)  # empty = any business
-    max_attempts: int = 5
-    retry_backoff_ms: int = 200
-    # Dead letters keep this many leading bytes of the failed record (never all of it)
-    dead_letter_excerpt_bytes: int = Field(1024, ge=0, le=1_048_576)
-    # --- streams: worker, aggregation sink, exactly-once effect ---
-    # Faust OCR worker: documents in flight per worker (fills the OCR pool)
-    agent_concurrency: int = Field(0, ge=0, description="0 = ocr_workers")
-    ocr_pool: Literal["process", "thread"] = "process"
-    # A stopping worker (SIGTERM/SIGHUP/SIGINT) exits after this long even if something hangs
-    stop_timeout_s: float = Field(30.0, gt=0)
-    # ocrstream worker: serve /healthz and /metrics on this port (0 = off)
-    health_port: int = Field(0, ge=0, le=65535)
-    health_host: str = "127.0.0.1"
-    max_retry_backoff_ms: int = 30_000  # transient errors retry forever, backoff capped here
-    # Aggregation sink (consumes ocr-results, owns the window operator)
-    sink_group: str = "ocrstream-sink"
-    sink_poll_batch: int = 10_000
-    # --- event time: closing strategy, allowed lateness, dedupe, validation ---
     # Whose clock closes a window: "key" (each business's own watermark, default), "partition"
     # (one watermark per input partition) or "operator" (Flink's min over active partitions).
     watermark_scope: Literal["key", "partition", "operator"] = "key"
@@ -178,6 +161,54 @@ class StreamSettings(BaseModel):
     allowed_lateness_ms: int = Field(7 * 86_400_000, ge=0)
     # Event time more than this ahead of the wall clock is dead-lettered (never moves a watermark).
     max_future_ms: int = Field(86_400_000, ge=0)
+
+
+class WorkerSettings(BaseModel):
+    """The Faust OCR worker (``ocrstream worker``, ``streams/app.py``) and its checks of the input."""
+
+    app_id: str = Field("ocrstream", description="Faust app id = the workers' consumer group")
+    ocr_workers: int = Field(1, ge=1, description="processes in the OCR pool per worker")
+    # Documents in flight per worker (fills the OCR pool)
+    agent_concurrency: int = Field(0, ge=0, description="0 = ocr_workers")
+    ocr_pool: Literal["process", "thread"] = "process"
+    # A stopping worker (SIGTERM/SIGHUP/SIGINT) exits after this long even if something hangs
+    stop_timeout_s: float = Field(30.0, gt=0)
+    # Serve /healthz and /metrics on this port (0 = off)
+    health_port: int = Field(0, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
+    # Businesses accepted by the worker, the sink's validation and the S3 bridge (empty = any business)
+    known_businesses: list[str] = Field(default_factory=list)
+
+
+class FetchSettings(BaseModel):
+    """Fetch-stage security (``streams/fetch.py``): which document URIs may be read."""
+
+    # Root of file:// URIs (None = <state_dir>/files; see Settings.file_root)
+    file_root: Path | None = None
+    allowed_schemes: list[str] = Field(default_factory=lambda: ["file", "s3"])
+    allowed_buckets: list[str] = Field(default_factory=list)  # empty = documents bucket only
+    allowed_http_hosts: list[str] = Field(default_factory=list)
+
+
+class RetrySettings(BaseModel):
+    """What every stage does with a failing record (``ocrstream/deadletter.py``): retries, then a dead letter."""
+
+    # Unknown errors (a bug for one input) are retried this many times, then dead-lettered
+    max_attempts: int = 5
+    backoff_ms: int = 200  # first retry delay, doubled per attempt
+    max_backoff_ms: int = 30_000  # transient errors retry forever, backoff capped here
+    # Dead letters keep this many leading bytes of the failed record (never all of it)
+    dead_letter_excerpt_bytes: int = Field(1024, ge=0, le=1_048_576)
+
+
+class SinkSettings(BaseModel):
+    """The aggregation sink (``ocrstream sink``, ``streams/sink.py``): consumes ocr-results, owns the window operator."""
+
+    group: str = "ocrstream-sink"
+    batch_rows: int = 20_000  # rows buffered before a flush (or flush_interval_ms, whichever first)
+    publish_windows: bool = True  # every windows row also to the compacted `windows` topic
+    flush_interval_ms: int = 1_000
+    poll_batch: int = 10_000
     # Duplicate document_ids are dropped whatever their age: ids of the last `dedupe_memory_ms`
     # of event time (per partition, at most `dedupe_max_ids`) are indexed in memory, older
     # ones are looked up in ClickHouse's documents table.
@@ -302,6 +333,42 @@ class DemoSettings(BaseModel):
     live_video_pages: int = Field(2, ge=1, le=10, description="pages per live video clip")
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log ``message`` as a warning the first time this process sees it."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning(message)
+
+
+#: Where each field of the former ``stream`` section went: old name -> (section, field).
+STREAM_MOVES: dict[str, tuple[str, str]] = {
+    **{name: ("windows", name) for name in WindowSettings.model_fields},
+    **{name: ("worker", name) for name in WorkerSettings.model_fields},
+    **{name: ("fetch", name) for name in FetchSettings.model_fields},
+    "max_attempts": ("retry", "max_attempts"),
+    "retry_backoff_ms": ("retry", "backoff_ms"),
+    "max_retry_backoff_ms": ("retry", "max_backoff_ms"),
+    "dead_letter_excerpt_bytes": ("retry", "dead_letter_excerpt_bytes"),
+    **{f"sink_{name}": ("sink", name) for name in ("group", "batch_rows", "publish_windows", "flush_interval_ms",
+                                                   "poll_batch")},
+    **{name: ("sink", name) for name in ("dedupe_memory_ms", "dedupe_max_ids", "max_result_bytes")},
+}
+
+_SECTION_MODELS: dict[str, type[BaseModel]] = {"windows": WindowSettings, "worker": WorkerSettings,
+                                               "fetch": FetchSettings, "retry": RetrySettings, "sink": SinkSettings}
+
+# The old section's fields with their new types, so that pydantic-settings decodes
+# OCRSTREAM_STREAM__* (JSON lists included) as it decodes the new variables.
+_StreamEnv = create_model(
+    "_StreamEnv",
+    **{old: (_SECTION_MODELS[section].model_fields[name].annotation, None)
+       for old, (section, name) in STREAM_MOVES.items()},
+)
+
+
 class Settings(BaseSettings):
     """Everything an ocrstream process needs to know; see module docstring."""
 
@@ -320,11 +387,42 @@ class Settings(BaseSettings):
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
     ocr: OcrSettings = Field(default_factory=OcrSettings)
-    stream: StreamSettings = Field(default_factory=StreamSettings)
+    windows: WindowSettings = Field(default_factory=WindowSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    # Only carries the deprecated OCRSTREAM_STREAM__* variables to _move_stream_keys (never set after it).
+    stream: Optional[_StreamEnv] = Field(None, exclude=True, repr=False)  # type: ignore[valid-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _move_stream_keys(cls, data: Any) -> Any:
+        """Move the old ``stream`` section's keys to their sections, each with a one-line deprecation warning.
+
+        ``OCRSTREAM_STREAM__GRACE_MS`` becomes ``windows.grace_ms`` unless
+        ``OCRSTREAM_WINDOWS__GRACE_MS`` is set too (the new name wins). The
+        warning is logged once per process and variable (pydantic-settings
+        reads the environment again in :meth:`with_overrides`).
+        """
+        if not isinstance(data, dict) or "stream" not in data:
+            return data
+        data = dict(data)
+        old_section = data.pop("stream") or {}
+        for old_name, value in old_section.items():
+            section, name = STREAM_MOVES.get(old_name.lower(), (None, None))
+            if section is None:  # not a field of the old section either: ignored, as it always was
+                continue
+            _warn_once(f"{env_name(('stream', old_name))} is deprecated: use {env_name((section, name))}")
+            target = data.get(section)
+            target = dict(target) if isinstance(target, dict) else {}
+            target.setdefault(name, value)
+            data[section] = target
+        return data
 
     @property
     def clickhouse_dsn(self) -> str:
@@ -336,7 +434,7 @@ class Settings(BaseSettings):
     @property
     def file_root(self) -> Path:
         """Root under which ``file://`` URIs may be read by the fetch stage."""
-        return (self.stream.file_root or (self.state_dir / "files")).resolve()
+        return (self.fetch.file_root or (self.state_dir / "files")).resolve()
 
     def topic(self, short_name: str) -> str:
         """Full topic name for a short name from :mod:`ocrstream.topics`."""
@@ -386,7 +484,15 @@ class Settings(BaseSettings):
         return env
 
 
-_SECTIONS = {name for name, f in Settings.model_fields.items() if isinstance(f.default_factory, type)}
+def _section_model(field: Any) -> type[BaseModel] | None:
+    """The model of a section field of :class:`Settings` (``None`` for a flat field)."""
+    annotation = getattr(field, "annotation", None)
+    if get_origin(annotation) in (Union, UnionType):  # Optional[Model]: the deprecated stream section
+        annotation = next((a for a in get_args(annotation) if a is not type(None)), None)
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+_SECTIONS = {name for name, f in Settings.model_fields.items() if _section_model(f) is not None}
 
 
 class SettingsError(ValueError):
@@ -457,10 +563,10 @@ def _unparsable_env_var(text: str) -> str | None:
 
 
 def _field_annotation(model: Any, field_name: str | None) -> Any:
-    factory = getattr(model, "default_factory", None)
-    if field_name is None or not isinstance(factory, type):
+    section = _section_model(model)
+    if field_name is None or section is None:
         return ""
-    field = factory.model_fields.get(field_name)
+    field = section.model_fields.get(field_name)
     return field.annotation if field is not None else ""
 
 

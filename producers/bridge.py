@@ -27,7 +27,7 @@ under ``bridge.reserved_prefixes`` (``sha256/``: what ``ocrstream publish`` and
 processed twice). Dead-lettered (``dlq`` topic, stage ``bridge``, with the
 reason): malformed notifications (``BadEvent``), unknown buckets, keys without a
 business prefix or unsafe ones, unknown businesses (when
-``stream.known_businesses`` is set), objects too large, not a document
+``worker.known_businesses`` is set), objects too large, not a document
 (``UnsupportedMedia``) or empty. S3 or broker outages are transient: the bridge
 retries with capped backoff and does not move past the event.
 """
@@ -94,9 +94,9 @@ class Bridge:
         from ocrstream.objectstore import ObjectStore
 
         self.settings = settings
-        self.buckets = {settings.s3.documents_bucket, *settings.stream.allowed_buckets}
+        self.buckets = {settings.s3.documents_bucket, *settings.fetch.allowed_buckets}
         self.reserved = tuple(settings.bridge.reserved_prefixes)
-        self.known = set(settings.stream.known_businesses)
+        self.known = set(settings.worker.known_businesses)
         self.max_bytes = settings.ocr.max_object_bytes
         self.store = store or ObjectStore(settings)
         self.serde = make_serde("DocumentRef", settings.kafka.schema_registry_url)
@@ -146,14 +146,14 @@ class Bridge:
         try:
             if event.bucket not in self.buckets:
                 raise UnknownBucket(f"bucket {event.bucket!r} is not read by the pipeline (reads "
-                                    f"{sorted(self.buckets)}; add it to OCRSTREAM_STREAM__ALLOWED_BUCKETS)")
+                                    f"{sorted(self.buckets)}; add it to OCRSTREAM_FETCH__ALLOWED_BUCKETS)")
             place = document_of_key(event.key, self.reserved)
             if isinstance(place, Ignored):
                 self._ignore(Ignored(place.reason, event.bucket, event.key))
                 return
             business, filename = place
             if self.known and business not in self.known:
-                raise UnknownBusiness(f"unknown business {business!r} (not in OCRSTREAM_STREAM__KNOWN_BUSINESSES)")
+                raise UnknownBusiness(f"unknown business {business!r} (not in OCRSTREAM_WORKER__KNOWN_BUSINESSES)")
             read = self._read(event)
             if read is None:
                 self._ignore(Ignored("object no longer exists (deleted before it was bridged)",
@@ -305,7 +305,7 @@ def run_bridge(settings: Settings, *, stop: threading.Event, source: EventSource
     b = settings.bridge
     bridge = Bridge(settings).open()
     source = source or make_source(settings)
-    policy = RetryPolicy.from_settings(settings.stream)
+    policy = RetryPolicy.from_settings(settings.retry)
     source.start()
     log.info("bridge: %s -> %s", source.name, bridge.topic)
     idle_since = time.monotonic()

@@ -21,7 +21,7 @@ place in ``OcrResult`` and is dropped); ``source`` = ``import``, ``uri`` =
 (``--doc-type``, default ``receipt``). The sink then treats them like any other
 document: history before live traffic, after it or interleaved with it ends up
 in the windows exactly as one SQL aggregation over the raw documents (late
-updates within ``stream.allowed_lateness_ms``, too-late counts beyond).
+updates within ``windows.allowed_lateness_ms``, too-late counts beyond).
 
 A line that cannot be read or fails the sink's range checks (:mod:`ocrstream.result_validation`)
 is dead-lettered (stage ``import``, source ``import:<file>``, offset = its line

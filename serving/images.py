@@ -1,7 +1,7 @@
 """Streaming a document's original object (image/PDF) to an authorised caller.
 
 Only the locations the pipeline itself may read are served: ``s3://`` in the
-documents bucket (or ``StreamSettings.allowed_buckets``) and ``file://`` under
+documents bucket (or ``fetch.allowed_buckets``) and ``file://`` under
 ``Settings.file_root``. Anything else (other buckets, paths escaping the root,
 http URLs) is refused with 404, so a crafted ``uri`` stored in a row cannot
 turn the API into a file or S3 browser.
@@ -116,7 +116,7 @@ def _open_s3(settings: Settings, bucket: str, key: str) -> tuple[int | None, Ite
 
     from ocrstream.objectstore import ObjectStore
 
-    allowed = {settings.s3.documents_bucket, *settings.stream.allowed_buckets}
+    allowed = {settings.s3.documents_bucket, *settings.fetch.allowed_buckets}
     if bucket not in allowed or not key:
         raise ObjectUnavailable(f"bucket {bucket!r} is not served")
     try:

@@ -11,7 +11,7 @@
 
 ``ocr-results`` is consumed by the aggregation sink (:mod:`streams.sink`:
 event-time windows + ClickHouse). Workers scale out: every ``ocrstream worker``
-joins group ``stream.app_id`` and gets a share of the partitions; each runs up
+joins group ``worker.app_id`` and gets a share of the partitions; each runs up
 to ``agent_concurrency`` documents at once (default: the OCR pool size).
 
 Delivery: **at-least-once** per input record. An event is acknowledged to Faust
@@ -37,7 +37,7 @@ Faust's windowed tables, changelog recovery and ``exactly_once`` are not used
 
 Health: the pipeline registers stage ``worker`` in :data:`ocrstream.health.REGISTRY`
 (assigned partitions, lag, documents in flight, producer rebuilds), served on
-``stream.health_port`` by ``ocrstream worker`` (``/healthz``, ``/metrics``).
+``worker.health_port`` by ``ocrstream worker`` (``/healthz``, ``/metrics``).
 """
 
 from __future__ import annotations
@@ -117,11 +117,11 @@ class Pipeline:
         self.serdes = {kind.schema: make_serde(kind.schema, reg) for kind in INPUTS}
         self.result_serde = make_serde("OcrResult", reg)
         self.classified_serde = make_serde("ClassifiedDocument", reg)
-        self.fetcher = fetcher or Fetcher(settings)
+        self.fetcher = fetcher or Fetcher.from_settings(settings)
         self.ocr = ocr or OcrStage(settings)
         self._producer = producer
-        self.policy = RetryPolicy.from_settings(settings.stream)
-        self.known = set(settings.stream.known_businesses)
+        self.policy = RetryPolicy.from_settings(settings.retry)
+        self.known = set(settings.worker.known_businesses)
         self.topics = {name: settings.topic(spec.short_name)
                        for name, spec in (("results", OCR_RESULTS), ("classified", CLASSIFIED))}
         self.dead_letters = DeadLetterWriter(settings)
@@ -273,10 +273,10 @@ def _text(value: Any) -> str | None:
 
 
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> Any:
-    """The Faust app with the two OCR agents (group ``stream.app_id``)."""
+    """The Faust app with the two OCR agents (group ``worker.app_id``)."""
     import faust
 
-    s = settings.stream
+    s = settings.worker
     concurrency = s.agent_concurrency or s.ocr_workers
     app = faust.App(
         s.app_id,

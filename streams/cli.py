@@ -32,22 +32,22 @@ def worker(
     consumer group. Permanent failures go to the DLQ topic; transient ones retry.
     SIGTERM, SIGHUP or SIGINT stop it gracefully: documents in flight stay
     uncommitted (the next owner of the partition processes them), the OCR pool
-    is terminated; after ``stream.stop_timeout_s`` it exits regardless.
+    is terminated; after ``worker.stop_timeout_s`` it exits regardless.
     """
     from ocrstream.console import ensure_topics_or_fail, settings_of
     from streams.app import create_app
 
     settings = settings_of(ctx).with_overrides(**{
-        "stream.agent_concurrency": concurrency, "stream.ocr_workers": ocr_workers,
-        "stream.health_port": health_port})
+        "worker.agent_concurrency": concurrency, "worker.ocr_workers": ocr_workers,
+        "worker.health_port": health_port})
     ensure_topics_or_fail(settings)
     faust_app = create_app(settings)
-    if settings.stream.health_port:
+    if settings.worker.health_port:
         from ocrstream.metrics import serve_metrics
 
-        serve_metrics(settings.stream.health_port, host=settings.stream.health_host)
+        serve_metrics(settings.worker.health_port, host=settings.worker.health_host)
     _ocr_worker_class()(faust_app, loglevel=loglevel, quiet=True,
-                        stop_timeout_s=settings.stream.stop_timeout_s).execute_from_commandline()
+                        stop_timeout_s=settings.worker.stop_timeout_s).execute_from_commandline()
 
 
 def _ocr_worker_class() -> type:
@@ -94,7 +94,7 @@ def _ocr_worker_class() -> type:
 
 def sink(
     ctx: typer.Context,
-    group: Optional[str] = typer.Option(None, help="Consumer group (default stream.sink_group)."),
+    group: Optional[str] = typer.Option(None, help="Consumer group (default sink.group)."),
     instances: int = typer.Option(1, min=1, help="Sink instances (threads) in this process, one group."),
     idle_exit: Optional[float] = typer.Option(None, help="Exit after this many seconds without input."),
     max_runtime: Optional[float] = typer.Option(None, help="Exit after this many seconds."),
@@ -159,7 +159,7 @@ def sink(
     if health_port:
         from ocrstream.metrics import serve_metrics
 
-        serve_metrics(health_port, host=settings.stream.health_host)
+        serve_metrics(health_port, host=settings.worker.health_host)
     for t in threads:
         t.start()
     run_one(sinks[0])

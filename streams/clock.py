@@ -3,7 +3,7 @@
 A :class:`Clock` is the watermark of one *closing group* — the set of windows
 that close together — plus the windows it still has to close (a heap ordered
 by close time). Which group a record belongs to is the **closing strategy**
-(``stream.watermark_scope``):
+(``windows.watermark_scope``):
 
 * ``"key"`` (default): one clock per business (the record key). A business's
   windows close on its own watermark, so one business's fresh documents never

@@ -9,8 +9,8 @@ retrying; they are dropped before the window operator, so nothing is counted twi
 
 Memory is bounded by **event time**: a document's event time is a property of
 the document (a re-sent copy carries the same one), so per partition the index
-keeps the ids of documents whose event time is within ``stream.dedupe_memory_ms``
-of the newest event time seen there (at most ``stream.dedupe_max_ids``), and a
+keeps the ids of documents whose event time is within ``sink.dedupe_memory_ms``
+of the newest event time seen there (at most ``sink.dedupe_max_ids``), and a
 ``floor``: every document handled with ``event_time >= floor`` is in the index.
 A record at or above the floor is decided in memory; an older one (a late
 duplicate, a backfill) is decided by a batched lookup of its id in the

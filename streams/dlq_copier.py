@@ -36,7 +36,7 @@ class DeadLetterCopier:
         self.client = client
         self.group = group
         self.topic = settings.topic(DLQ.short_name)
-        self.policy = RetryPolicy.from_settings(settings.stream)
+        self.policy = RetryPolicy.from_settings(settings.retry)
         self.poll_interval_s = poll_interval_s
         self.drain_timeout_s = drain_timeout_s
         self.serde = make_serde("DeadLetter", settings.kafka.schema_registry_url)

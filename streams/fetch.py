@@ -2,18 +2,18 @@
 
 Policy, checked before any I/O on the object (:meth:`Fetcher.check`):
 
-* the scheme must be in ``stream.allowed_schemes`` (default ``file``, ``s3``);
-* ``s3://bucket/key``: the bucket must be in ``stream.allowed_buckets``
+* the scheme must be in ``fetch.allowed_schemes`` (default ``file``, ``s3``);
+* ``s3://bucket/key``: the bucket must be in ``fetch.allowed_buckets``
   (empty = the documents bucket only);
 * ``file:///abs/path``: no host (or ``localhost``), no ``..`` segment, no NUL
   or control character (also percent-encoded, ``%00``), and the fully
-  resolved path (symlinks followed) must lie under ``settings.file_root`` —
+  resolved path (symlinks followed) must lie under ``Settings.file_root`` —
   a symlink pointing outside is refused; it must be a regular file (checked
   with ``stat`` before opening, so a FIFO, device or directory is refused at
   once and never opened), and it is opened ``O_NONBLOCK | O_NOFOLLOW`` and
   checked again with ``fstat`` (a file swapped after the check cannot block
   the worker either);
-* ``http(s)://host/...``: the host must be in ``stream.allowed_http_hosts``
+* ``http(s)://host/...``: the host must be in ``fetch.allowed_http_hosts``
   and EVERY address it resolves to must be a public unicast address (no
   loopback, private, link-local — 169.254.169.254 metadata included —,
   multicast, reserved or unspecified — also when embedded in an IPv6
@@ -49,7 +49,7 @@ from urllib.parse import unquote, urlsplit
 
 from ocrstream import media
 from ocrstream.errors import ImageTooLarge, ObjectMissing, ObjectTooLarge, Permanent, Transient
-from ocrstream.settings import Settings
+from ocrstream.settings import FetchSettings, Settings
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -142,26 +142,50 @@ def _file_kind(mode: int) -> str:
 
 
 class Fetcher:
-    """Policy-checked reads from S3, the local file root, or allow-listed http(s) hosts."""
+    """Policy-checked reads from S3, the local file root, or allow-listed http(s) hosts.
 
-    def __init__(self, settings: Settings, store: Any | None = None, resolver: Resolver = default_resolver) -> None:
-        self.settings = settings
-        s = settings.stream
-        self.schemes = {x.lower() for x in s.allowed_schemes}
-        self.buckets = set(s.allowed_buckets) or {settings.s3.documents_bucket}
-        self.http_hosts = {h.lower() for h in s.allowed_http_hosts}
-        self.root = settings.file_root
-        self.max_bytes = settings.ocr.max_object_bytes
-        self.max_pixels = settings.ocr.max_pixels
+    ``policy`` is the ``fetch`` settings section; ``file_root`` the resolved
+    root of ``file://`` URIs (:attr:`Settings.file_root`), ``documents_bucket``
+    the bucket allowed when ``policy.allowed_buckets`` is empty, ``max_bytes`` /
+    ``max_pixels`` the document limits (``ocr.max_object_bytes`` /
+    ``ocr.max_pixels``). The object store is ``store``, or opened by
+    ``open_store`` on the first ``s3://`` read. :meth:`from_settings` builds
+    the worker's fetcher from the whole settings.
+    """
+
+    def __init__(self, policy: FetchSettings, *, file_root: Path, documents_bucket: str, max_bytes: int,
+                 max_pixels: int, store: Any | None = None, open_store: Callable[[], Any] | None = None,
+                 resolver: Resolver = default_resolver) -> None:
+        self.schemes = {x.lower() for x in policy.allowed_schemes}
+        self.buckets = set(policy.allowed_buckets) or {documents_bucket}
+        self.http_hosts = {h.lower() for h in policy.allowed_http_hosts}
+        self.root = file_root
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
         self._store = store
+        self._open_store = open_store
         self.resolver = resolver
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Any | None = None,
+                      resolver: Resolver = default_resolver) -> "Fetcher":
+        """The fetcher of ``settings``: its ``fetch`` section, file root, documents bucket and ``ocr`` limits."""
+
+        def open_store() -> Any:
+            from ocrstream.objectstore import ObjectStore
+
+            return ObjectStore(settings)
+
+        return cls(settings.fetch, file_root=settings.file_root, documents_bucket=settings.s3.documents_bucket,
+                   max_bytes=settings.ocr.max_object_bytes, max_pixels=settings.ocr.max_pixels, store=store,
+                   open_store=open_store, resolver=resolver)
 
     @property
     def store(self) -> Any:
         if self._store is None:
-            from ocrstream.objectstore import ObjectStore
-
-            self._store = ObjectStore(self.settings)
+            if self._open_store is None:
+                raise RuntimeError("this Fetcher has no object store")
+            self._store = self._open_store()
         return self._store
 
     # ------------------------------------------------------------------ policy

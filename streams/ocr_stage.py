@@ -2,9 +2,9 @@
 
 :class:`OcrStage` runs :func:`run_job` (``ocr_agents.pipeline.DocumentProcessor``:
 open -> classify each page -> engine chosen by the class (``ocr.routing``) ->
-OCR -> extract) in a pool sized by ``stream.ocr_workers``: a process pool
+OCR -> extract) in a pool sized by ``worker.ocr_workers``: a process pool
 (``spawn``; models load once per pool process) by default, or a thread pool
-(``stream.ocr_pool = "thread"``; the engines release the GIL in ONNX Runtime).
+(``worker.ocr_pool = "thread"``; the engines release the GIL in ONNX Runtime).
 Either way the Faust event loop only awaits a future, so heartbeats, commits
 and other partitions never stall behind a page of OCR.
 
@@ -102,8 +102,8 @@ class OcrStage:
     def __init__(self, settings: Settings, fn: Callable[[OcrJob], dict[str, Any]] = run_job) -> None:
         self.settings = settings
         self.fn = fn
-        self.kind = settings.stream.ocr_pool
-        self.size = settings.stream.ocr_workers
+        self.kind = settings.worker.ocr_pool
+        self.size = settings.worker.ocr_workers
         self._pool: Executor | None = None
 
     def _make_pool(self) -> Executor:

@@ -4,8 +4,8 @@ The consume loop and the commit order; every other job lives in its own module:
 
 * decode + validate (:mod:`ocrstream.result_decode`, :mod:`ocrstream.result_validation`): only the
   scalar prefix of each record is decoded here, ClickHouse parses the Avro bodies;
-  a record that fails any range, is larger than ``stream.max_result_bytes`` or has
-  an event time more than ``stream.max_future_ms`` ahead of the wall clock is
+  a record that fails any range, is larger than ``sink.max_result_bytes`` or has
+  an event time more than ``windows.max_future_ms`` ahead of the wall clock is
   dead-lettered (stage ``aggregate``) before it can reach a watermark, a checkpoint
   or ClickHouse; a body ClickHouse refuses (a corrupt tail) is dead-lettered and
   the sink resumes from its last checkpoint (:meth:`AggregationSink._rewind`);
@@ -23,7 +23,7 @@ The consume loop and the commit order; every other job lives in its own module:
 Commit order (one flush) and the exactly-once effect
 ----------------------------------------------------
 Each flush cuts a job — documents, window rows, late updates to recompute, too-late
-records and, at most every ``sink_flush_interval_ms``, the operator snapshot + last
+records and, at most every ``sink.flush_interval_ms``, the operator snapshot + last
 input offset of every assigned partition — that the committer thread writes in
 order (:mod:`streams.commit`): ``documents``, late updates recomputed from
 ``documents``, ``windows``, late-topic/DLQ records acknowledged, THEN the
@@ -137,7 +137,7 @@ def too_late_reason(e: LateEvent, allowed_lateness_ms: int) -> str:
 
 
 class AggregationSink:
-    """One consumer of ``ocr-results`` in group ``stream.sink_group``; see module docstring."""
+    """One consumer of ``ocr-results`` in group ``sink.group``; see module docstring."""
 
     def __init__(
         self,
@@ -151,9 +151,9 @@ class AggregationSink:
         copy_dead_letters: bool = True,
     ) -> None:
         self.settings = settings
-        s = settings.stream
+        s = settings.sink
         self.name = name
-        self.group = group or s.sink_group
+        self.group = group or s.group
         self.topic = settings.topic(OCR_RESULTS.short_name)
         self.late_topic = settings.topic(LATE_EVENTS.short_name)
         self.dlq_topic = settings.topic(DLQ.short_name)
@@ -169,8 +169,8 @@ class AggregationSink:
         self.stats = SinkStats()
         self.checkpoints = CheckpointStore(self.client, self.group, self.topic)
         self.decoder = ResultDecoder(settings)
-        self.policy = RetryPolicy.from_settings(s)
-        self.op = (operator_factory or (lambda: WindowOperator(s)))()
+        self.policy = RetryPolicy.from_settings(settings.retry)
+        self.op = (operator_factory or (lambda: WindowOperator(settings.windows)))()
         self.producer = BlockingProducer(settings, **{"linger.ms": 20})
         self.dlq = DeadLetterPublisher(settings, producer=self.producer)
         self.dedupe = DedupeIndex(s.dedupe_memory_ms, s.dedupe_max_ids)
@@ -201,8 +201,8 @@ class AggregationSink:
 
     # ------------------------------------------------------------------ lifecycle
     def _window_encoder(self) -> Callable[[dict[str, Any]], bytes] | None:
-        """``WindowAggregate`` encoder for the ``windows`` topic (None: ``stream.sink_publish_windows`` off)."""
-        if not self.settings.stream.sink_publish_windows:
+        """``WindowAggregate`` encoder for the ``windows`` topic (None: ``sink.publish_windows`` off)."""
+        if not self.settings.sink.publish_windows:
             return None
         serde = make_serde("WindowAggregate", self.settings.kafka.schema_registry_url)
         return lambda record: serde.encode(record, self.windows_topic)
@@ -227,10 +227,10 @@ class AggregationSink:
         if self.consumer is None:
             self.start()
         assert self.consumer is not None
-        s = self.settings.stream
-        poll_batch = s.sink_poll_batch
-        flush_interval = s.sink_flush_interval_ms / 1000.0
-        tick_interval = max(0.05, s.emit_interval_ms / 2000.0)
+        s = self.settings.sink
+        poll_batch = s.poll_batch
+        flush_interval = s.flush_interval_ms / 1000.0
+        tick_interval = max(0.05, self.settings.windows.emit_interval_ms / 2000.0)
         started = last_input = last_tick = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -243,7 +243,7 @@ class AggregationSink:
                     self._emit(self.op.tick(), {})
                     last_tick = now
                     metrics.update_lag_from_consumer(self.consumer, self.group)
-                if (self.documents.pending + self.windows.pending >= s.sink_batch_rows
+                if (self.documents.pending + self.windows.pending >= s.batch_rows
                         or now - self._last_flush >= flush_interval):
                     self.flush(checkpoint=now - self._last_checkpoint >= flush_interval)
                 if idle_exit_s is not None and self.positions and now - max(last_input, self._assigned_at) >= idle_exit_s:
@@ -293,7 +293,7 @@ class AggregationSink:
             self.positions[p] = cp.offset if cp is not None else -1
             starts[p] = cp.offset + 1 if cp is not None else OFFSET_BEGINNING
             newest = self.op.max_event_time(p)
-            floor = NO_FLOOR if cp is None or newest is None else newest - self.settings.stream.dedupe_memory_ms
+            floor = NO_FLOOR if cp is None or newest is None else newest - self.settings.sink.dedupe_memory_ms
             known = retry_sync(lambda p=p, floor=floor: self._load_ids(p, floor), self.policy, "dedupe-load",
                                f"{self.topic}[{p}]") if floor != NO_FLOOR else []
             self.dedupe.reset(p, known, floor)
@@ -357,7 +357,7 @@ class AggregationSink:
                 "SELECT document_id, min(source_offset), toUnixTimestamp64Milli(min(event_time)) FROM documents "
                 "WHERE source_partition = {p:Int32} AND event_time >= fromUnixTimestamp64Milli({f:Int64}, 'UTC') "
                 "GROUP BY document_id LIMIT {n:UInt64}",
-                parameters={"p": partition, "f": floor, "n": self.settings.stream.dedupe_max_ids},
+                parameters={"p": partition, "f": floor, "n": self.settings.sink.dedupe_max_ids},
             ).result_rows
         return [(str(k), int(o), int(et)) for k, o, et in rows]
 
@@ -507,7 +507,7 @@ class AggregationSink:
         # late updates are coalesced like current rows: at most once per emit interval
         # (queued windows are part of the checkpointed state, so deferring loses nothing)
         now = time.monotonic()
-        due = force or now - self._last_recompute >= self.settings.stream.emit_interval_ms / 1000.0
+        due = force or now - self._last_recompute >= self.settings.windows.emit_interval_ms / 1000.0
         recompute = self.op.drain_recompute() if due else []
         if recompute:
             self._last_recompute = now

@@ -87,7 +87,7 @@ always exact.
 
 **API**::
 
-    op = WindowOperator(settings.stream, ("minute", "hour"), clock=monotonic_ms,
+    op = WindowOperator(settings.windows, ("minute", "hour"), clock=monotonic_ms,
                         wall_clock=epoch_ms, watermark_scope=None, allowed_lateness_ms=None)
     op.process_fields(partition, [(offset, business, event_time, total, score, ocr_score,
                                    ocr_s, doc_type), ...], now_ms=None) -> list[Emission]
@@ -114,7 +114,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ocrstream import metrics
-from ocrstream.settings import StreamSettings
+from ocrstream.settings import WindowSettings
 from ocrstream.tables import GRANULARITY_MS, STATUS_CURRENT, STATUS_FINAL
 from streams.aggregates import DEFAULT_EXACT_LIMIT, DEFAULT_RELATIVE_ACCURACY, AggConfig, WindowAcc
 from streams.clock import PARTITION_CLOCK, SCOPES, Clock, Scope, min_active_watermark
@@ -160,12 +160,13 @@ class WindowOperator:
 
     ``clock`` returns processing time in ms (monotonic) and is used when a
     ``now_ms`` argument is omitted; ``wall_clock`` (epoch ms) stamps ``emitted_at``.
-    ``watermark_scope`` / ``allowed_lateness_ms``: ``None`` = the settings' values.
+    ``settings`` is the ``windows`` section; ``watermark_scope`` /
+    ``allowed_lateness_ms``: ``None`` = its values.
     """
 
     def __init__(
         self,
-        settings: StreamSettings,
+        settings: WindowSettings,
         granularities: Iterable[str] = ("minute", "hour"),
         clock: Callable[[], int] = _default_clock,
         *,

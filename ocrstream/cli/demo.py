@@ -168,7 +168,7 @@ def history_span(settings: Settings, client: Any, now_ms: int) -> tuple[int, int
         WHERE business_id IN {b:Array(String)} AND event_time >= fromUnixTimestamp64Milli({start:Int64})""",
         b=list(HISTORY_BUSINESSES), src=GENERATED_SOURCE, start=start)[0]
     checkpoint = _rows(client, "SELECT max(written_at) FROM stream_checkpoints WHERE consumer_group = {g:String}",
-                       g=settings.stream.sink_group)[0][0]
+                       g=settings.sink.group)[0][0]
     after = [start]
     if _ms(newest_doc) > 0:
         after.append(_ms(newest_doc) + 1)

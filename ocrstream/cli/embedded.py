@@ -88,7 +88,7 @@ class EmbeddedPipeline:
         self._say = say
         self.workers = workers
         self.stack = LocalStack(settings)
-        self.sup = Supervisor(name, stop_timeout_s=settings.stream.stop_timeout_s)
+        self.sup = Supervisor(name, stop_timeout_s=settings.worker.stop_timeout_s)
         self.client: Any = None
         self.sink: Any = None
         self.server: Any = None

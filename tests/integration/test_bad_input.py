@@ -64,14 +64,14 @@ def test_bad_records_go_to_dlq_and_good_ones_flow(settings, tmp_path):
     (root / "sub").mkdir()
     outside = tmp_path / "secret.png"
     s = settings.with_overrides(**{
-        "stream.app_id": f"ocr-{uuid.uuid4().hex[:6]}",
-        "stream.file_root": str(root),
-        "stream.known_businesses": ["biz-good", "biz-other"],
-        "stream.allowed_schemes": ["file", "s3", "http"],
-        "stream.allowed_http_hosts": ["localhost", "2002:7f00:1::1", "2001:0:4136:e378:8000:63bf:80ff:fffe"],
-        "stream.ocr_workers": 1,
-        "stream.retry_backoff_ms": 50,
-        "stream.max_retry_backoff_ms": 500,
+        "worker.app_id": f"ocr-{uuid.uuid4().hex[:6]}",
+        "fetch.file_root": str(root),
+        "worker.known_businesses": ["biz-good", "biz-other"],
+        "fetch.allowed_schemes": ["file", "s3", "http"],
+        "fetch.allowed_http_hosts": ["localhost", "2002:7f00:1::1", "2001:0:4136:e378:8000:63bf:80ff:fffe"],
+        "worker.ocr_workers": 1,
+        "retry.backoff_ms": 50,
+        "retry.max_backoff_ms": 500,
         "ocr.max_object_bytes": 2_000_000,
         "ocr.max_pixels": 40_000_000,
         "ocr.max_pages": 2,

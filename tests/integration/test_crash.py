@@ -88,9 +88,9 @@ def test_sigkill_sink_three_times(settings, tmp_path):
     s = stream_settings(settings, **{
         "clickhouse.dsn": f"chdb://{tmp_path / 'ch'}",
         "clickhouse.database": "ocrstream",
-        "stream.sink_batch_rows": 2_000,
-        "stream.sink_flush_interval_ms": 150,
-        "stream.sink_poll_batch": 2_000,
+        "sink.batch_rows": 2_000,
+        "sink.flush_interval_ms": 150,
+        "sink.poll_batch": 2_000,
     })
     ensure_topics(s)
     delivered, too_late = publish_with_backfill(s, N)
@@ -117,7 +117,7 @@ def test_two_sinks_in_one_group(settings):
     from streams.sink import AggregationSink
     from streams.verify import compare
 
-    s = stream_settings(settings, **{"stream.sink_batch_rows": 2_000, "stream.sink_poll_batch": 2_000})
+    s = stream_settings(settings, **{"sink.batch_rows": 2_000, "sink.poll_batch": 2_000})
     ensure_topics(s)
     delivered, too_late = publish_with_backfill(s, N)
     client = connect(s)

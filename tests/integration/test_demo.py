@@ -97,7 +97,7 @@ def wait_live(base: str, businesses: list[str], after_ms: int, timeout_s: float)
 def test_demo_backfills_history_then_keeps_documents_flowing(tmp_path: Path) -> None:
     s = local_settings(tmp_path / "demo", ephemeral=False, **{
         "demo.live_document_interval_s": 3.0, "demo.live_video_interval_s": 4.0,
-        "stream.sink_flush_interval_ms": 500})
+        "sink.flush_interval_ms": 500})
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, **s.as_env(), "COLUMNS": "200"}
@@ -148,7 +148,7 @@ def test_history_span_continues_after_earlier_runs(stack: Any) -> None:
     from ocrstream.cli.demo import HISTORY_MARGIN_MS, history_span
 
     s = stack.settings.with_overrides(**{"clickhouse.database": f"t_{uuid.uuid4().hex[:10]}",
-                                         "stream.sink_group": f"sink-{uuid.uuid4().hex[:6]}"})
+                                         "sink.group": f"sink-{uuid.uuid4().hex[:6]}"})
     client = connect(s)
     migrate(client)
     now = 1_800_000_000_000
@@ -165,7 +165,7 @@ def test_history_span_continues_after_earlier_runs(stack: Any) -> None:
     doc("live", "demo-bakery", now - 3 * HOUR_MS, source="upload")
     assert history_span(s, client, now) == (now - 3 * HOUR_MS + 1, now, now - 20 * HOUR_MS)
     client.command("INSERT INTO stream_checkpoints (consumer_group, topic, partition, written_at) VALUES "
-                   f"('{s.stream.sink_group}', 't', 0, fromUnixTimestamp64Milli({now - 2 * HOUR_MS}))")
+                   f"('{s.sink.group}', 't', 0, fromUnixTimestamp64Milli({now - 2 * HOUR_MS}))")
     client.command("INSERT INTO stream_checkpoints (consumer_group, topic, partition, written_at) VALUES "
                    f"('another-group', 't', 0, fromUnixTimestamp64Milli({now - 60_000}))")
     assert history_span(s, client, now) == (now - 2 * HOUR_MS + HISTORY_MARGIN_MS, now, now - 20 * HOUR_MS)

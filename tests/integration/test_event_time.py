@@ -57,7 +57,7 @@ def truth(records: list[dict[str, Any]], too_late_ids: set[str]) -> dict[tuple[s
 
 
 def test_late_uploads_backfills_and_old_duplicates_end_up_exact(settings):
-    s = stream_settings(settings, **{"stream.dedupe_memory_ms": 60_000})
+    s = stream_settings(settings, **{"sink.dedupe_memory_ms": 60_000})
     ensure_topics(s)
     client = connect(s)
     now = int(time.time() * 1000)
@@ -120,7 +120,7 @@ def test_too_late_counts_and_row_status_are_served_by_the_api(settings):
 
     from serving import create_app
 
-    s = stream_settings(settings, **{"stream.allowed_lateness_ms": HOUR})
+    s = stream_settings(settings, **{"windows.allowed_lateness_ms": HOUR})
     ensure_topics(s)
     client = connect(s)
     now = int(time.time() * 1000)

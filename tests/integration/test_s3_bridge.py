@@ -63,7 +63,7 @@ def png(seed: int, size: int = 48) -> bytes:
 def bridge_settings(settings: Settings, state_dir: Path, **extra: Any) -> Settings:
     """The test's topics, its own checkpoint folder, only uploads from now on."""
     return settings.with_overrides(**{"state_dir": state_dir, "bridge.start_at": "now",
-                                      "stream.retry_backoff_ms": 50, **extra})
+                                      "retry.backoff_ms": 50, **extra})
 
 
 def refs_of(settings: Settings, business: str | None) -> list[dict[str, Any]]:
@@ -308,8 +308,8 @@ def test_put_object_into_the_running_stack_appears_in_the_api(stack: Any) -> Non
     status = stack.stack.status()
     assert status["parts"]["bridge"]["up"], status["parts"]  # `stack up` started it
     biz = f"acme-{uuid.uuid4().hex[:8]}"
-    s = stream_settings(stack.settings, **{"stream.app_id": f"ocr-{uuid.uuid4().hex[:6]}",
-                                           "stream.known_businesses": [biz], "stream.ocr_workers": 1,
+    s = stream_settings(stack.settings, **{"worker.app_id": f"ocr-{uuid.uuid4().hex[:6]}",
+                                           "worker.known_businesses": [biz], "worker.ocr_workers": 1,
                                            "api.cache_ttl_s": 0.0})
     image, truth = render_document("receipt", 4242)
     ok, buf = cv2.imencode(".png", image)

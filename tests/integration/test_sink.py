@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_duplicates_and_bad_records(settings):
-    s = stream_settings(settings, **{"stream.known_businesses": ["biz-000", "biz-001", "biz-002"]})
+    s = stream_settings(settings, **{"worker.known_businesses": ["biz-000", "biz-001", "biz-002"]})
     ensure_topics(s)
     events = list(make_events(2_000, businesses=3, seed=5))
     enc = make_serde("OcrResult")
@@ -160,7 +160,7 @@ def test_bad_records_are_dead_lettered_with_the_reason_and_never_counted(setting
 
     from streams.checkpoint import CheckpointStore
 
-    s = stream_settings(settings, **{"stream.max_result_bytes": 1_000_000, "kafka.message_max_bytes": 4_000_000})
+    s = stream_settings(settings, **{"sink.max_result_bytes": 1_000_000, "kafka.message_max_bytes": 4_000_000})
     ensure_topics(s)
     enc = make_serde("OcrResult")
     good = list(make_events(600, businesses=2, seed=9))

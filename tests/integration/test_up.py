@@ -95,7 +95,7 @@ def stop_up(proc: subprocess.Popen[str], out: OutputReader, sig: int) -> str:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_up_watches_an_inbox_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    s = local_settings(tmp_path / "state", **{"stream.sink_flush_interval_ms": 500})
+    s = local_settings(tmp_path / "state", **{"sink.flush_interval_ms": 500})
     inbox = tmp_path / "inbox"  # created by `up`
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -32,15 +32,15 @@ def fault_settings(settings: Settings, **extra: Any) -> Settings:
     values: dict[str, Any] = {
         "kafka.topic_prefix": f"f{uuid.uuid4().hex[:8]}.",
         "kafka.session_timeout_ms": 3000,
-        "stream.app_id": f"ocr-{uuid.uuid4().hex[:6]}",
-        "stream.sink_group": f"sink-{uuid.uuid4().hex[:6]}",
+        "worker.app_id": f"ocr-{uuid.uuid4().hex[:6]}",
+        "sink.group": f"sink-{uuid.uuid4().hex[:6]}",
         "clickhouse.database": f"f_{uuid.uuid4().hex[:10]}",
-        "stream.retry_backoff_ms": 100,
-        "stream.max_retry_backoff_ms": 1000,
-        "stream.stop_timeout_s": 20.0,
-        "stream.idle_timeout_ms": 1000,
-        "stream.emit_interval_ms": 300,
-        "stream.sink_flush_interval_ms": 300,
+        "retry.backoff_ms": 100,
+        "retry.max_backoff_ms": 1000,
+        "worker.stop_timeout_s": 20.0,
+        "windows.idle_timeout_ms": 1000,
+        "windows.emit_interval_ms": 300,
+        "sink.flush_interval_ms": 300,
         **FAST_OCR,
     }
     values.update(extra)

@@ -16,13 +16,13 @@ def stream_settings(settings: Settings, **extra: Any) -> Settings:
     """Test settings: own ClickHouse database, fast idle/emit, small batches."""
     values: dict[str, Any] = {
         "clickhouse.database": f"t_{uuid.uuid4().hex[:10]}",
-        "stream.idle_timeout_ms": 1_000,
-        "stream.emit_interval_ms": 300,
-        "stream.sink_flush_interval_ms": 300,
-        "stream.sink_batch_rows": 5_000,
-        "stream.sink_group": f"sink-{uuid.uuid4().hex[:6]}",
-        "stream.retry_backoff_ms": 50,
-        "stream.max_retry_backoff_ms": 500,
+        "windows.idle_timeout_ms": 1_000,
+        "windows.emit_interval_ms": 300,
+        "sink.flush_interval_ms": 300,
+        "sink.batch_rows": 5_000,
+        "sink.group": f"sink-{uuid.uuid4().hex[:6]}",
+        "retry.backoff_ms": 50,
+        "retry.max_backoff_ms": 500,
     }
     values.update(extra)
     return settings.with_overrides(**values)

@@ -12,11 +12,11 @@ from ocrstream.settings import Settings
 def test_env_nested_and_flat(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("OCRSTREAM_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("OCRSTREAM_KAFKA__BOOTSTRAP", "kafka-1:9092,kafka-2:9092")
-    monkeypatch.setenv("OCRSTREAM_STREAM__GRACE_MS", "2500")
+    monkeypatch.setenv("OCRSTREAM_WINDOWS__GRACE_MS", "2500")
     s = Settings()
     assert s.state_dir == tmp_path
     assert s.kafka.bootstrap == "kafka-1:9092,kafka-2:9092"
-    assert s.stream.grace_ms == 2500
+    assert s.windows.grace_ms == 2500
     assert s.clickhouse_dsn == f"chdb://{tmp_path.resolve()}/clickhouse"
 
 
@@ -33,9 +33,9 @@ def test_state_dir_defaults_to_xdg_state_home_then_the_working_directory(monkeyp
 
 
 def test_overrides_ignore_none_and_validate(tmp_path: Path) -> None:
-    s = Settings().with_overrides(**{"kafka.bootstrap": None, "stream.grace_ms": 5, "state_dir": tmp_path})
+    s = Settings().with_overrides(**{"kafka.bootstrap": None, "windows.grace_ms": 5, "state_dir": tmp_path})
     assert s.kafka.bootstrap == Settings().kafka.bootstrap
-    assert s.stream.grace_ms == 5
+    assert s.windows.grace_ms == 5
     with pytest.raises(Exception):
         Settings().with_overrides(**{"kafka.partitions": 0})
 
@@ -51,12 +51,12 @@ def test_production_profile_points_at_servers(monkeypatch: pytest.MonkeyPatch) -
 
 def test_as_env_rebuilds_the_same_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     s = Settings().with_overrides(**{
-        "state_dir": tmp_path, "kafka.bootstrap": "k1:9092,k2:9092", "stream.grace_ms": 1234,
-        "stream.known_businesses": ["acme", "o'brien"], "api.tokens": {"tok": ["acme", "*"]},
+        "state_dir": tmp_path, "kafka.bootstrap": "k1:9092,k2:9092", "windows.grace_ms": 1234,
+        "worker.known_businesses": ["acme", "o'brien"], "api.tokens": {"tok": ["acme", "*"]},
     })
     env = s.as_env()
     assert env["OCRSTREAM_KAFKA__BOOTSTRAP"] == "k1:9092,k2:9092"
-    assert "OCRSTREAM_STREAM__FILE_ROOT" not in env  # None stays the default
+    assert "OCRSTREAM_FETCH__FILE_ROOT" not in env  # None stays the default
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert Settings() == s
@@ -64,9 +64,9 @@ def test_as_env_rebuilds_the_same_settings(monkeypatch: pytest.MonkeyPatch, tmp_
 
 @pytest.mark.parametrize("env,flag,expect", [
     ({"OCRSTREAM_KAFKA__PARTITIONS": "abc"}, [], "OCRSTREAM_KAFKA__PARTITIONS='abc': Input should be a valid integer"),
-    ({"OCRSTREAM_STREAM__OCR_WORKERS": "0"}, [], "OCRSTREAM_STREAM__OCR_WORKERS='0'"),
+    ({"OCRSTREAM_WORKER__OCR_WORKERS": "0"}, [], "OCRSTREAM_WORKER__OCR_WORKERS='0'"),
     ({}, ["--profile", "prod"], "--profile='prod': Input should be 'local' or 'production'"),
-    ({"OCRSTREAM_STREAM__KNOWN_BUSINESSES": "acme"}, [], "OCRSTREAM_STREAM__KNOWN_BUSINESSES: expected a JSON list"),
+    ({"OCRSTREAM_WORKER__KNOWN_BUSINESSES": "acme"}, [], "OCRSTREAM_WORKER__KNOWN_BUSINESSES: expected a JSON list"),
     ({"OCRSTREAM_API__TOKENS": "{secret-tok"}, [], "OCRSTREAM_API__TOKENS: expected a JSON object"),
 ])
 def test_configuration_errors_are_one_line_naming_the_variable(tmp_path: Path, env, flag, expect) -> None:
@@ -92,7 +92,7 @@ def test_load_settings_raises_settings_error(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(SettingsError, match="OCRSTREAM_KAFKA__SESSION_TIMEOUT_MS='soon'"):
         load_settings()
     monkeypatch.delenv("OCRSTREAM_KAFKA__SESSION_TIMEOUT_MS")
-    assert load_settings(**{"stream.grace_ms": 7}).stream.grace_ms == 7
+    assert load_settings(**{"windows.grace_ms": 7}).windows.grace_ms == 7
     with pytest.raises(SettingsError, match="--grace") as err:
-        load_settings({"stream.grace_ms": "--grace"}, **{"stream.grace_ms": "x"})
+        load_settings({"windows.grace_ms": "--grace"}, **{"windows.grace_ms": "x"})
     assert "hunter2" not in str(err.value)

@@ -20,5 +20,5 @@ def test_the_producer_refuses_what_the_worker_would_dead_letter(tmp_path: Path) 
     big.write_bytes(png)
     prep = DocumentPublisher(s, "acme")._prepare(Candidate(name=str(big), path=big, size=len(png)))
     assert prep.error == "too large (1208 bytes > 1000)"
-    assert Fetcher(s).max_bytes == 1000
+    assert Fetcher.from_settings(s).max_bytes == 1000
     assert DocumentProcessor(s.ocr).limits.max_object_bytes == 1000

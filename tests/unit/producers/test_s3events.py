@@ -182,7 +182,7 @@ def test_object_uris_round_trip_through_the_fetch_policy() -> None:
     from streams.fetch import Fetcher
 
     settings = Settings()
-    fetcher = Fetcher(settings)
+    fetcher = Fetcher.from_settings(settings)
     bucket = settings.s3.documents_bucket
     for key in ("acme/receipt 1.jpg", "acme/100%.png", "acme/#1?.png", "acme/été/reçu.pdf", "acme/a+b.png"):
         assert fetcher.check(object_uri(bucket, key)) == ("s3", (bucket, key)), key

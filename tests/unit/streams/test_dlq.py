@@ -95,7 +95,7 @@ def _writer(excerpt: int = 1024, producer=None):
     from ocrstream.settings import Settings
     from ocrstream.deadletter import DeadLetterWriter
 
-    s = Settings().with_overrides(**{"stream.dead_letter_excerpt_bytes": excerpt})
+    s = Settings().with_overrides(**{"retry.dead_letter_excerpt_bytes": excerpt})
     return DeadLetterWriter(s, producer=producer or object())
 
 

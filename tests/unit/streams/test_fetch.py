@@ -20,12 +20,12 @@ def fetcher(tmp_path):
     os.symlink(tmp_path / "outside.txt", root / "escape.txt")
     os.symlink(root / "a.txt", root / "inside.txt")
     s = Settings().with_overrides(**{
-        "stream.file_root": str(root), "stream.allowed_schemes": ["file", "s3", "https", "http"],
-        "stream.allowed_http_hosts": ["docs.example.com", "internal.example.com"],
+        "fetch.file_root": str(root), "fetch.allowed_schemes": ["file", "s3", "https", "http"],
+        "fetch.allowed_http_hosts": ["docs.example.com", "internal.example.com"],
         "ocr.max_object_bytes": 1000, "ocr.max_pixels": 10_000,
     })
     addresses = {"docs.example.com": ["93.184.216.34"], "internal.example.com": ["10.0.0.5", "93.184.216.34"]}
-    return Fetcher(s, resolver=lambda host, port: addresses[host]), root
+    return Fetcher.from_settings(s, resolver=lambda host, port: addresses[host]), root
 
 
 def test_file_inside_root(fetcher):
@@ -113,12 +113,12 @@ def test_size_and_pixel_limits(fetcher, tmp_path):
 
 
 def test_http_host_resolving_to_6to4_loopback_is_refused(tmp_path):
-    s = Settings().with_overrides(**{"stream.allowed_schemes": ["http"], "stream.allowed_http_hosts": ["cdn.example.com"]})
-    f = Fetcher(s, resolver=lambda host, port: ["2002:7f00:1::1"])
+    s = Settings().with_overrides(**{"fetch.allowed_schemes": ["http"], "fetch.allowed_http_hosts": ["cdn.example.com"]})
+    f = Fetcher.from_settings(s, resolver=lambda host, port: ["2002:7f00:1::1"])
     with pytest.raises(FetchRefused, match="SSRF"):
         f.check("http://cdn.example.com/a.png")
-    literal = Fetcher(Settings().with_overrides(**{
-        "stream.allowed_schemes": ["http"], "stream.allowed_http_hosts": ["2002:7f00:1::1"]}))
+    literal = Fetcher.from_settings(Settings().with_overrides(**{
+        "fetch.allowed_schemes": ["http"], "fetch.allowed_http_hosts": ["2002:7f00:1::1"]}))
     with pytest.raises(FetchRefused, match="SSRF"):
         literal.check("http://[2002:7f00:1::1]:8333/x")
 

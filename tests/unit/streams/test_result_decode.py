@@ -104,8 +104,8 @@ def test_records_of_older_writer_schemas_decode_to_the_same_prefix(version: str)
 
 def test_undecodable_and_out_of_range_records() -> None:
     serde = make_serde("OcrResult")
-    settings = Settings().with_overrides(**{"stream.max_result_bytes": 4096,
-                                            "stream.known_businesses": ["biz-000", "biz-001"]})
+    settings = Settings().with_overrides(**{"sink.max_result_bytes": 4096,
+                                            "worker.known_businesses": ["biz-000", "biz-001"]})
     decoder = ResultDecoder(settings, now_ms=lambda: NOW)
     (good,) = list(generate_events(1, rate=1, duration_s=1, start_ms=NOW, seed=6))
     data = serde.encode(good)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ocrstream.settings import StreamSettings
+from ocrstream.settings import WindowSettings
 from ocrstream.tables import STATUS_CURRENT, STATUS_FINAL, STATUS_LATE_UPDATE, WINDOW_FIELDS
 from streams.aggregates import brute_force_row
 from streams.windows import LateEvent, Rejected, WindowOperator, WindowResult
@@ -20,7 +20,7 @@ HOUR = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, hour aligned
 OOO, GRACE, IDLE, EMIT = 5_000, 10_000, 15_000, 1_000
 LATENESS = 2 * HOUR  # allowed lateness in these tests (the default is 7 days)
-SETTINGS = StreamSettings(out_of_orderness_ms=OOO, grace_ms=GRACE, idle_timeout_ms=IDLE, emit_interval_ms=EMIT,
+SETTINGS = WindowSettings(out_of_orderness_ms=OOO, grace_ms=GRACE, idle_timeout_ms=IDLE, emit_interval_ms=EMIT,
                           allowed_lateness_ms=LATENESS)
 
 
@@ -691,6 +691,6 @@ def test_scope_and_lateness_default_from_settings() -> None:
     op = WindowOperator(settings)
     assert op.scope == "operator" and op.allowed_lateness == 123_000
     assert WindowOperator(settings, watermark_scope="key", allowed_lateness_ms=0).scope == "key"
-    assert StreamSettings().watermark_scope == "key" and StreamSettings().allowed_lateness_ms == 7 * 86_400_000
+    assert WindowSettings().watermark_scope == "key" and WindowSettings().allowed_lateness_ms == 7 * 86_400_000
     with pytest.raises(ValueError, match="watermark_scope"):
         WindowOperator(settings, watermark_scope="global")  # type: ignore[arg-type]
