@@ -96,3 +96,62 @@ def test_load_settings_raises_settings_error(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(SettingsError, match="--grace") as err:
         load_settings({"windows.grace_ms": "--grace"}, **{"windows.grace_ms": "x"})
     assert "hunter2" not in str(err.value)
+
+
+def test_old_stream_variables_move_to_their_sections_with_a_warning(monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from ocrstream import settings as settings_module
+
+    monkeypatch.setattr(settings_module, "_WARNED", set())
+    monkeypatch.setenv("OCRSTREAM_STREAM__GRACE_MS", "2500")
+    monkeypatch.setenv("OCRSTREAM_STREAM__SINK_GROUP", "old-sink")
+    monkeypatch.setenv("OCRSTREAM_STREAM__KNOWN_BUSINESSES", '["acme"]')
+    monkeypatch.setenv("OCRSTREAM_STREAM__MAX_RETRY_BACKOFF_MS", "700")
+    monkeypatch.setenv("OCRSTREAM_STREAM__OCR_WORKERS", "3")
+    monkeypatch.setenv("OCRSTREAM_WORKER__OCR_WORKERS", "2")  # the new name wins
+    with caplog.at_level(logging.WARNING, logger="ocrstream.settings"):
+        s = Settings()
+        again = s.with_overrides(**{"windows.grace_ms": 40})
+    assert (s.windows.grace_ms, s.sink.group, s.worker.known_businesses, s.retry.max_backoff_ms,
+            s.worker.ocr_workers) == (2500, "old-sink", ["acme"], 700, 2)
+    assert again.windows.grace_ms == 40 and again.sink.group == "old-sink"  # flags still beat the environment
+    assert s.stream is None and not any(key.startswith("OCRSTREAM_STREAM") for key in s.as_env())
+    warnings = sorted(r.getMessage() for r in caplog.records)
+    assert warnings == [  # one line each, once per process (with_overrides reads the environment again)
+        "OCRSTREAM_STREAM__GRACE_MS is deprecated: use OCRSTREAM_WINDOWS__GRACE_MS",
+        "OCRSTREAM_STREAM__KNOWN_BUSINESSES is deprecated: use OCRSTREAM_WORKER__KNOWN_BUSINESSES",
+        "OCRSTREAM_STREAM__MAX_RETRY_BACKOFF_MS is deprecated: use OCRSTREAM_RETRY__MAX_BACKOFF_MS",
+        "OCRSTREAM_STREAM__OCR_WORKERS is deprecated: use OCRSTREAM_WORKER__OCR_WORKERS",
+        "OCRSTREAM_STREAM__SINK_GROUP is deprecated: use OCRSTREAM_SINK__GROUP",
+    ]
+
+
+def test_an_invalid_old_stream_variable_is_reported_under_its_new_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocrstream.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("OCRSTREAM_STREAM__OCR_WORKERS", "0")
+    with pytest.raises(SettingsError, match="OCRSTREAM_WORKER__OCR_WORKERS='0'"):
+        load_settings()
+    monkeypatch.setenv("OCRSTREAM_STREAM__OCR_WORKERS", "1")
+    monkeypatch.setenv("OCRSTREAM_STREAM__ALLOWED_SCHEMES", "file")
+    with pytest.raises(SettingsError, match="OCRSTREAM_STREAM__ALLOWED_SCHEMES: expected a JSON list"):
+        load_settings()
+
+
+def test_every_field_of_the_old_stream_section_has_exactly_one_new_home() -> None:
+    from ocrstream.settings import STREAM_MOVES
+
+    old_fields = {  # the former StreamSettings, field by field
+        "app_id", "out_of_orderness_ms", "grace_ms", "idle_timeout_ms", "emit_interval_ms", "ocr_workers",
+        "sink_batch_rows", "sink_publish_windows", "sink_flush_interval_ms", "file_root", "allowed_schemes",
+        "allowed_buckets", "allowed_http_hosts", "known_businesses", "max_attempts", "retry_backoff_ms",
+        "dead_letter_excerpt_bytes", "agent_concurrency", "ocr_pool", "stop_timeout_s", "health_port",
+        "health_host", "max_retry_backoff_ms", "sink_group", "sink_poll_batch", "watermark_scope",
+        "allowed_lateness_ms", "max_future_ms", "dedupe_memory_ms", "dedupe_max_ids", "max_result_bytes",
+    }
+    assert set(STREAM_MOVES) == old_fields
+    new_fields = {(section, name) for section in ("windows", "worker", "fetch", "retry", "sink")
+                  for name in type(getattr(Settings(), section)).model_fields}
+    assert sorted(STREAM_MOVES.values()) == sorted(new_fields)  # each new field is one old field
