@@ -173,7 +173,7 @@ class WorkerSettings(BaseModel):
     ocr_pool: Literal["process", "thread"] = "process"
     # A stopping worker (SIGTERM/SIGHUP/SIGINT) exits after this long even if something hangs
     stop_timeout_s: float = Field(30.0, gt=0)
-    # Serve /healthz and /metrics on this port (0 = off)
+    # Serve /healthz and /metrics on this port (0 = off), on health_host (so does `sink --health-port`)
     health_port: int = Field(0, ge=0, le=65535)
     health_host: str = "127.0.0.1"
     # Businesses accepted by the worker, the sink's validation and the S3 bridge (empty = any business)

@@ -21,10 +21,11 @@ def register(app: typer.Typer) -> None:
 
 def worker(
     ctx: typer.Context,
-    concurrency: Optional[int] = typer.Option(None, help="Documents in flight per agent (default: OCR pool size)."),
-    ocr_workers: Optional[int] = typer.Option(None, help="Processes in the OCR pool."),
+    concurrency: Optional[int] = typer.Option(None, help="Documents in flight per agent (worker.agent_concurrency; default: OCR pool size)."),
+    ocr_workers: Optional[int] = typer.Option(None, help="Processes in the OCR pool (worker.ocr_workers)."),
     loglevel: str = typer.Option("info", help="Faust worker log level."),
-    health_port: Optional[int] = typer.Option(None, help="Serve /healthz and /metrics on this port (0 = off)."),
+    health_port: Optional[int] = typer.Option(None, help="Serve /healthz and /metrics on this port "
+                                                         "(worker.health_port; 0 = off)."),
 ) -> None:
     """Run a Faust OCR worker: documents/video-frames -> fetch -> classify -> OCR -> ocr-results.
 
@@ -94,7 +95,7 @@ def _ocr_worker_class() -> type:
 
 def sink(
     ctx: typer.Context,
-    group: Optional[str] = typer.Option(None, help="Consumer group (default sink.group)."),
+    group: Optional[str] = typer.Option(None, help="Consumer group (default: sink.group, OCRSTREAM_SINK__GROUP)."),
     instances: int = typer.Option(1, min=1, help="Sink instances (threads) in this process, one group."),
     idle_exit: Optional[float] = typer.Option(None, help="Exit after this many seconds without input."),
     max_runtime: Optional[float] = typer.Option(None, help="Exit after this many seconds."),

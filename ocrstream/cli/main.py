@@ -5,8 +5,9 @@ Data flow: ``publish``/``video`` (producers) or ``generate`` (synthetic load) â†
 â†’ ``serve`` (API + dashboard). ``stack`` runs the embedded local services;
 ``demo`` runs everything end to end.
 
-Settings come from the environment (``OCRSTREAM_*``, see
-``ocrstream/settings.py``); the global options below override them. The root
+Settings come from the environment (``OCRSTREAM_<SECTION>__<FIELD>``, one
+section per stage, see ``ocrstream/settings.py``); the global options below
+override them. The root
 callback builds them once and puts them in the click context (``ctx.obj``);
 every command reads them with :func:`ocrstream.console.settings_of`. Each
 stage's commands live beside the code they drive and are imported here
@@ -38,8 +39,10 @@ app = typer.Typer(
         "(fetch, classify, OCR, extract) -> sink (event-time windows) -> ClickHouse -> serve (API + dashboard). "
         "'stack' runs the embedded local services; 'demo' runs everything end to end on sample data; "
         "'up' runs it on your own documents (ocrstream up --watch DIR --business ID).\n\n"
-        "Settings come from the environment (OCRSTREAM_*, e.g. OCRSTREAM_KAFKA__BOOTSTRAP; see "
-        "ocrstream/settings.py); the options below override them."
+        "Settings come from the environment (OCRSTREAM_<SECTION>__<FIELD>, e.g. OCRSTREAM_KAFKA__BOOTSTRAP, "
+        "OCRSTREAM_WINDOWS__GRACE_MS; one section per part: kafka, s3, clickhouse, stack, ocr, windows, worker, "
+        "fetch, retry, sink, producer, api, bridge, demo; see ocrstream/settings.py and the README); "
+        "the options below override them."
     ),
     no_args_is_help=True,
     rich_markup_mode="rich",
