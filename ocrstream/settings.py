@@ -418,8 +418,8 @@ class Settings(BaseSettings):
             if section is None:  # not a field of the old section either: ignored, as it always was
                 continue
             _warn_once(f"{env_name(('stream', old_name))} is deprecated: use {env_name((section, name))}")
-            target = data.get(section)
-            target = dict(target) if isinstance(target, dict) else {}
+            target = data.get(section) or {}
+            target = dict(target.model_dump(exclude_unset=True) if isinstance(target, BaseModel) else target)
             target.setdefault(name, value)
             data[section] = target
         return data
