@@ -29,8 +29,8 @@ class RecognizerConfig:
     bounds of a crop's input width (px); ``max_pad``: widest/narrowest - 1 allowed in one batch."""
 
     height: int = 48
-    batch: int = 8
-    min_width: int = 320
+    batch: int = 1
+    min_width: int = 32
     max_width: int = 3200
     max_pad: float = 0.25
 
