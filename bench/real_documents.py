@@ -17,7 +17,8 @@ Per configuration and per route (document type -> engine) it prints: receipts,
 ``1 - Levenshtein / max length`` of the normalised names (upper case, non-alphanumerics
 collapsed to one space) is >= 0.8, word recall (bag of upper-cased whitespace tokens
 against the ``.csv`` transcripts; mean over receipts, and pooled), the share typed
-``receipt``, and seconds per receipt (wall time of ``process()``, p50 / p95).
+``receipt``, and seconds per receipt (wall time of ``process()``, p50 / p95, and the p50 of
+the process CPU time it took, summed over threads: steadier than wall time on a loaded machine).
 
 The last line is machine-readable, for the ``default`` configuration::
 
@@ -63,6 +64,7 @@ class Outcome:
     name: str
     route: str
     seconds: float
+    cpu_seconds: float
     total_ok: bool
     date_ok: bool
     vendor_ok: bool
@@ -95,7 +97,7 @@ def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
     return name, overrides
 
 
-def score(receipt: LabelledReceipt, result: Any, seconds: float) -> Outcome:
+def score(receipt: LabelledReceipt, result: Any, seconds: float, cpu_seconds: float) -> Outcome:
     """One receipt's outcome against its ground truth."""
     got = result.values
     want_total, want_date = parse_amount(receipt.total), parse_truth_date(receipt.date)
@@ -107,6 +109,7 @@ def score(receipt: LabelledReceipt, result: Any, seconds: float) -> Outcome:
         name=receipt.name,
         route=f"{result.doc_type}->{result.engine}",
         seconds=seconds,
+        cpu_seconds=cpu_seconds,
         total_ok=total is not None and want_total is not None and abs(total - want_total) < 0.005,
         date_ok=got.get("date") is not None and got.get("date") == want_date,
         vendor_ok=vendor_similarity(got.get("vendor"), receipt.company) >= VENDOR_MIN_SIMILARITY,
@@ -136,13 +139,14 @@ def summary(outcomes: list[Outcome]) -> dict[str, float]:
         "receipt_type_acc": sum(o.is_receipt for o in outcomes) / n,
         "s_per_receipt_p50": float(np.percentile(secs, 50)),
         "s_per_receipt_p95": float(np.percentile(secs, 95)),
+        "cpu_s_per_receipt_p50": float(np.percentile([o.cpu_seconds for o in outcomes], 50)),
     }
 
 
 def print_table(rows: list[tuple[str, dict[str, float]]]) -> None:
     cols = ("n", "total_acc", "date_acc", "vendor_acc", "word_recall", "word_recall_pooled", "receipt_type_acc",
-            "s_per_receipt_p50", "s_per_receipt_p95")
-    heads = ("n", "total", "date", "vendor", "recall", "pooled", "receipt", "p50 s", "p95 s")
+            "s_per_receipt_p50", "s_per_receipt_p95", "cpu_s_per_receipt_p50")
+    heads = ("n", "total", "date", "vendor", "recall", "pooled", "receipt", "p50 s", "p95 s", "cpu p50")
     width = max(12, *(len(r[0]) for r in rows))
     print(f"{'':{width}s} " + " ".join(f"{h:>7s}" for h in heads))
     for label, s in rows:
@@ -191,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     for i, r in enumerate(receipts):
         order = configs[i % len(configs):] + configs[: i % len(configs)]
         for c in order:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = c.processor.process(datas[r.name], filename=r.image.name)
-            c.outcomes.append(score(r, result, time.perf_counter() - t0))
+            c.outcomes.append(score(r, result, time.perf_counter() - t0, time.process_time() - c0))
     print(f"done in {time.perf_counter() - t_start:.0f} s; load average {os.getloadavg()[0]:.2f} at the end "
           "(shared machine: absolute seconds are noisy, compare configurations within this run)")
 

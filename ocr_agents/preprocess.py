@@ -167,14 +167,9 @@ class OrientationClassifier:
     """
 
     def __init__(self, *, threads: int = 1, model_path: Path | None = None) -> None:
-        import onnxruntime as ort
+        from ocr_agents.engines.runtime import create_session
 
-        path = model_path or orientation_model_path()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self._session = create_session(model_path or orientation_model_path(), threads)
         self._input = self._session.get_inputs()[0].name
         labels = self._session.get_modelmeta().custom_metadata_map.get("character", "")
         self.labels = [int(x) for x in labels.split()] if labels else [0, 90, 180, 270]

@@ -129,7 +129,10 @@ class OcrSettings(BaseModel):
     onnx_det_size: Literal["tiny", "small"] = "tiny"
     onnx_rec_size: Literal["tiny", "small"] = "small"
     onnx_unclip_ratio: float = Field(2.0, gt=1.0, le=4.0, description="text box growth before cropping")
-    onnx_rec_batch: int = Field(1, ge=1, description="crops per recogniser call (1 = no padding)")
+    onnx_det_short_side: int = Field(736, ge=32, description="detector input: short side scaled (up or down) to this")
+    onnx_det_max_long_side: int = Field(4000, ge=32, description="detector input: long side at most this")
+    onnx_rec_batch: int = Field(1, ge=1, description="crops per recogniser call at most (batched by width)")
+    onnx_rec_min_width: int = Field(32, ge=8, description="narrowest recogniser input (px at height 48)")
     # Pixels bounded by what OCR needs: a page is scaled down to this long side before
     # preprocessing and OCR (boxes are still reported in the page's own pixels), and a
     # document may decode at most max_document_pixels over all its pages (ImageTooLarge).

@@ -123,10 +123,7 @@ def test_engine_reads_noisy_receipt(engine, receipts):
 
 def test_onnx_engine_uses_the_configured_threads():
     engine = get_engine("onnx", threads=THREADS)
-    sessions = [
-        engine._ocr.text_detector.det_onnx_session,  # noqa: SLF001 - checking the real sessions
-        engine._ocr.text_recognizer.rec_onnx_session,  # noqa: SLF001
-    ]
+    sessions = [engine.detector.session, engine.recognizer.session]
     for session in sessions:
         assert session.get_session_options().intra_op_num_threads == THREADS
 
