@@ -20,6 +20,10 @@ The former ``stream`` section is split by stage (``windows``, ``worker``,
 ``fetch``, ``retry``, ``sink``); its ``OCRSTREAM_STREAM__*`` variables still
 work, each with a one-line deprecation warning naming the new variable
 (:data:`STREAM_MOVES`).
+
+Why this module is over 500 lines: it is the one typed settings object — a section
+model per stage with each field's bounds and help text — and its loading (profiles,
+the moves of deprecated variables, one-line errors); one place to read every knob.
 """
 
 from __future__ import annotations
