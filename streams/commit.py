@@ -51,6 +51,7 @@ from ocrstream.errors import Transient, classify_error
 from ocrstream.kafka import DeliveryRefused, delivery_error
 from ocrstream.tables import WINDOW_COLUMN_NAMES
 from streams.checkpoint import VERSIONS, Checkpoint, CheckpointStore
+from streams.emissions import window_topic_key
 from streams.recompute import LateUpdater, WindowRef
 from streams.writers import DocumentBatch, DocumentWriter, WindowWriter
 
@@ -214,7 +215,7 @@ class Committer:
         rec = dict(zip(WINDOW_COLUMN_NAMES, row))
         version = rec.pop("version")
         rec["is_final"] = bool(rec["is_final"])
-        key = f"{rec['business_id']}|{rec['granularity']}|{rec['window_start']}".encode()
+        key = window_topic_key(rec).encode()
         assert self.window_encoder is not None
         return key, self.window_encoder(rec), [(VERSION_HEADER, str(version).encode())]
 

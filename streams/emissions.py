@@ -23,6 +23,12 @@ class InvalidRecord(ValueError):
     """Raised internally for an unusable field; surfaces as a :class:`Rejected` emission."""
 
 
+def window_topic_key(row: Mapping[str, Any]) -> str:
+    """Key of a window row on the compacted ``windows`` topic: ``business_id|granularity|window_start``
+    (epoch ms)."""
+    return f"{row['business_id']}|{row['granularity']}|{row['window_start']}"
+
+
 @dataclass(frozen=True, slots=True)
 class WindowResult:
     """One ``WindowAggregate`` row (current or final) of one open window."""
@@ -38,9 +44,8 @@ class WindowResult:
 
     @property
     def key(self) -> str:
-        """Topic key of the compacted ``windows`` topic: ``business_id|granularity|window_start``."""
-        r = self.row
-        return f"{r['business_id']}|{r['granularity']}|{r['window_start']}"
+        """Its key on the compacted ``windows`` topic (:func:`window_topic_key`)."""
+        return window_topic_key(self.row)
 
 
 @dataclass(frozen=True, slots=True)
