@@ -137,6 +137,10 @@ class OcrSettings(BaseModel):
     onnx_det_max_long_side: int = Field(4000, ge=32, description="detector input: long side at most this")
     onnx_rec_batch: int = Field(1, ge=1, description="crops per recogniser call at most (batched by width)")
     onnx_rec_min_width: int = Field(32, ge=8, description="narrowest recogniser input (px at height 48)")
+    onnx_rec_width_scale: float = Field(1.0, gt=0.2, le=2.0,
+                                        description="horizontal scale of a crop for the recogniser (1 keeps its aspect)")
+    onnx_rec_sessions: int = Field(2, ge=1, le=16,
+                                   description="recogniser sessions run in parallel, sharing threads (at most one per thread)")
     # Pixels bounded by what OCR needs: a page is scaled down to this long side before
     # preprocessing and OCR (boxes are still reported in the page's own pixels), and a
     # document may decode at most max_document_pixels over all its pages (ImageTooLarge).

@@ -63,7 +63,9 @@ class OnnxEngine(BaseEngine):
     ``det_size``/``rec_size``: ``tiny`` or ``small`` each (``model_size`` sets both);
     ``unclip_ratio``: how far detected text regions are grown before cropping;
     ``det_short_side``/``det_max_long_side``: detector input size (:func:`~ocr_agents.engines.db.detection_size`);
-    ``rec_batch``: crops per recogniser call at most; ``rec_min_width``: narrowest recogniser input (px).
+    ``rec_batch``: crops per recogniser call at most; ``rec_min_width``: narrowest recogniser input (px);
+    ``rec_width_scale``: horizontal scale of crops for the recogniser; ``rec_sessions``: parallel
+    recogniser sessions sharing ``threads``.
     """
 
     name = "onnx"
@@ -80,6 +82,8 @@ class OnnxEngine(BaseEngine):
         det_max_long_side: int = DEFAULT_DETECTOR.max_long_side,
         rec_batch: int = DEFAULT_RECOGNIZER.batch,
         rec_min_width: int = DEFAULT_RECOGNIZER.min_width,
+        rec_width_scale: float = DEFAULT_RECOGNIZER.width_scale,
+        rec_sessions: int = DEFAULT_RECOGNIZER.sessions,
     ) -> None:
         super().__init__(threads=threads)
         if model_size is not None:
@@ -93,7 +97,8 @@ class OnnxEngine(BaseEngine):
             DEFAULT_DETECTOR, box_thresh=_BOX_THRESH[det_size], unclip_ratio=float(unclip_ratio),
             short_side=int(det_short_side), max_long_side=int(det_max_long_side)))
         self.recognizer = CtcRecognizer(paths["rec"], paths["dict"], threads=threads, config=replace(
-            DEFAULT_RECOGNIZER, batch=max(1, int(rec_batch)), min_width=max(1, int(rec_min_width))))
+            DEFAULT_RECOGNIZER, batch=max(1, int(rec_batch)), min_width=max(1, int(rec_min_width)),
+            width_scale=float(rec_width_scale), sessions=max(1, int(rec_sessions))))
 
     def boxes(self, image: np.ndarray) -> list[TextBox]:
         """Detected quads with the text and confidence recognised in each (unsure ones dropped)."""

@@ -123,9 +123,22 @@ def test_engine_reads_noisy_receipt(engine, receipts):
 
 def test_onnx_engine_uses_the_configured_threads():
     engine = get_engine("onnx", threads=THREADS)
-    sessions = [engine.detector.session, engine.recognizer.session]
-    for session in sessions:
-        assert session.get_session_options().intra_op_num_threads == THREADS
+    assert engine.detector.session.get_session_options().intra_op_num_threads == THREADS
+    # The recogniser's parallel sessions share the threads: one each by default.
+    rec_threads = [s.get_session_options().intra_op_num_threads for s in engine.recognizer.sessions]
+    assert len(rec_threads) == 2 and sum(rec_threads) == THREADS
+
+
+def test_parallel_recogniser_sessions_read_what_one_session_reads(receipts):
+    from ocr_agents.engines.onnx import OnnxEngine
+
+    page = prepare_page(receipts[0][0]).image
+    parallel = get_engine("onnx", threads=THREADS)
+    single = OnnxEngine(threads=THREADS, rec_sessions=1)
+    assert len(single.recognizer.sessions) == 1
+    read_parallel = [(b.text, round(b.confidence, 3)) for b in parallel.boxes(page)]
+    read_single = [(b.text, round(b.confidence, 3)) for b in single.boxes(page)]
+    assert len(read_parallel) >= 15 and read_parallel == read_single
 
 
 def test_paddle_threads_never_exceed_omp_thread_limit(monkeypatch):
