@@ -11,6 +11,7 @@ from ocrstream.codec import (
     SCHEMA_NAMES,
     AvroCodec,
     CodecError,
+    RegistryCodec,
     Schema,
     SchemaStore,
     load_schema,
@@ -215,3 +216,10 @@ def test_run_encoder_refuses_a_composition_that_differs_from_the_serde() -> None
     bad = enc.compose({"document_id": encode_string("doc-2")}, parts)
     with pytest.raises(CodecError, match="fast DocumentRef encoding differs"):
         enc.verify(bad, REF)
+
+
+def test_registry_url_selects_confluent_serializer() -> None:
+    serde = make_serde("DocumentRef", "http://127.0.0.1:9")  # nothing listens on port 9
+    assert isinstance(serde, RegistryCodec)
+    with pytest.raises(CodecError, match="cannot encode DocumentRef"):
+        serde.encode({"document_id": "x"}, topic="t")
