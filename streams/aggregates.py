@@ -199,14 +199,14 @@ class FinalAgg:
 
     __slots__ = (
         "count", "total", "avg_score", "avg_ocr_score", "median_score", "median_ocr_score",
-        "ocr_p50", "ocr_p95", "types", "late", "min_et", "max_et", "revision", "exact", "too_late",
+        "ocr_p50", "ocr_p95", "types", "late", "min_et", "max_et", "exact", "too_late",
     )  # fmt: skip
 
     def __init__(
         self, count: int, total: float, avg_score: float, avg_ocr_score: float,
         median_score: float, median_ocr_score: float, ocr_p50: float, ocr_p95: float,
         types: dict[str, int], late: int, min_et: int | None, max_et: int | None,
-        revision: int, exact: bool, too_late: int = 0,
+        exact: bool, too_late: int = 0,
     ) -> None:  # fmt: skip
         self.count = count
         self.total = total
@@ -220,7 +220,6 @@ class FinalAgg:
         self.late = late
         self.min_et = min_et
         self.max_et = max_et
-        self.revision = revision
         self.exact = exact
         self.too_late = too_late
 
@@ -257,7 +256,7 @@ class FinalAgg:
         return [
             self.count, self.total, self.avg_score, self.avg_ocr_score, self.median_score,
             self.median_ocr_score, self.ocr_p50, self.ocr_p95, self.types, self.late,
-            self.min_et, self.max_et, self.revision, self.exact, self.too_late,
+            self.min_et, self.max_et, self.exact, self.too_late,
         ]  # fmt: skip
 
 
@@ -266,7 +265,7 @@ class WindowAcc:
 
     __slots__ = (
         "cfg", "count", "total", "sum_score", "sum_ocr", "min_et", "max_et", "late", "types",
-        "scores", "ocr_scores", "ocr_secs", "sorted_n", "sketches", "revision", "too_late",
+        "scores", "ocr_scores", "ocr_secs", "sorted_n", "sketches", "too_late",
     )  # fmt: skip
 
     def __init__(self, cfg: AggConfig) -> None:
@@ -287,7 +286,6 @@ class WindowAcc:
         self.sorted_n = 0
         # sketch mode: (score, ocr_score, ocr_s) sketches
         self.sketches: tuple[QuantileSketch, QuantileSketch, QuantileSketch] | None = None
-        self.revision = 0  # emissions of this window so far
 
     def add(self, et: int, total: float, score: float, ocr_score: float, ocr_s: float, doc_type: str) -> None:
         """Fold one counted event in."""
@@ -337,7 +335,7 @@ class WindowAcc:
         n = self.count
         if n == 0:
             return FinalAgg(
-                0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {}, self.late, None, None, self.revision, self.exact,
+                0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {}, self.late, None, None, self.exact,
                 self.too_late,
             )
         if self.scores is not None:
@@ -358,7 +356,7 @@ class WindowAcc:
             p50, p95 = sk[2].quantiles((0.5, 0.95))  # type: ignore[index]
         return FinalAgg(
             n, self.total, self.sum_score / n, self.sum_ocr / n, med_s, med_o, p50, p95,
-            dict(self.types), self.late, self.min_et, self.max_et, self.revision, self.scores is not None,
+            dict(self.types), self.late, self.min_et, self.max_et, self.scores is not None,
             self.too_late,
         )  # fmt: skip
 
@@ -375,7 +373,7 @@ class WindowAcc:
             q = {"s": [s.state() for s in self.sketches]}  # type: ignore[union-attr]
         return [
             self.count, self.total, self.sum_score, self.sum_ocr, self.min_et, self.max_et,
-            self.late, dict(self.types), self.revision, q, self.too_late,
+            self.late, dict(self.types), 0, q, self.too_late,
         ]  # fmt: skip
 
     @classmethod
@@ -389,7 +387,7 @@ class WindowAcc:
         acc.max_et = s[5]
         acc.late = int(s[6])
         acc.types = {str(k): int(v) for k, v in s[7].items()}
-        acc.revision = int(s[8])
+        # s[8] is an unused slot (0; older snapshots hold an emission count there): ignored
         acc.too_late = int(s[10]) if len(s) > 10 else 0  # absent in snapshot v1
         q = s[9]
         if "x" in q:

@@ -35,7 +35,6 @@ class WindowResult:
 
     row: dict[str, Any]
     partition: int
-    revision: int
     quantiles_exact: bool
 
     @property

@@ -523,11 +523,10 @@ class WindowOperator:
             key = (gi, business, start)
             acc = windows.pop(key)
             ps.dirty.pop(key, None)
-            acc.revision += 1
             final = acc.finalize()
             out.append(WindowResult(
                 final.row(business, granularities[gi], start, start + sizes[gi], STATUS_FINAL, emitted_at),
-                ps.pid, final.revision, final.exact,
+                ps.pid, final.exact,
             ))  # fmt: skip
             self.stats["windows_closed"] += 1
             self.stats["rows_emitted"] += 1
@@ -580,11 +579,10 @@ class WindowOperator:
             for key in ps.dirty:
                 gi, business, start = key
                 acc = ps.windows[key]
-                acc.revision += 1
                 agg = acc.finalize()
                 out.append(WindowResult(
                     agg.row(business, granularities[gi], start, start + sizes[gi], STATUS_CURRENT, emitted_at),
-                    pid, agg.revision, agg.exact,
+                    pid, agg.exact,
                 ))  # fmt: skip
                 self.stats["rows_emitted"] += 1
             ps.dirty.clear()

@@ -7,7 +7,6 @@ in-process with FastAPI's TestClient (the same shared chDB client).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -28,8 +27,6 @@ from ocrstream import metrics as M
 from ocrstream.clickhouse import connect
 from serving import create_app
 from serving import sample
-from serving.db import SingleFlightCache
-from serving.params import parse_time
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 INJECTIONS = [
@@ -451,24 +448,6 @@ def test_document_detail_for_the_document_view(stack: Any, ch: Any) -> None:
         assert api.get(f"/api/documents/{a}-doc", headers=hb).status_code == 404
 
 
-def test_field_evidence_prefers_labelled_lines() -> None:
-    from serving.evidence import field_evidence, locate
-
-    lines = [{"text": t, "box": [0, i * 10, 100, i * 10 + 8], "page": 0} for i, t in enumerate(
-        ["Blue Bottle Cafe", "Latte 4.50", "Subtotal 4.50", "VAT 0.90", "TOTAL", "5.40", "14 Mar 2026", "EUR"])]
-    assert locate("subtotal", 4.5, lines) == [2]
-    assert locate("total", 5.4, lines) == [4, 5]  # label and amount split over two lines
-    assert locate("tax", 0.9, lines) == [3]
-    assert locate("date", "2026-03-14", lines) == [6]
-    assert locate("vendor", "blue bottle cafe", lines) == [0]
-    assert locate("currency", "EUR", lines) == [7]
-    assert locate("total", 99.0, lines) == []
-    ev = field_evidence({"total": 5.4, "vendor": None}, {"total": 0.4}, lines, 0.6)
-    total = next(e for e in ev if e["name"] == "total")
-    assert total["low"] is True and [b["box"][1] for b in total["boxes"]] == [40, 50]
-    assert next(e for e in ev if e["name"] == "vendor")["low"] is False  # no value: nothing to mark
-
-
 # ---------------------------------------------------------------- auth
 
 
@@ -604,69 +583,6 @@ def test_healthz_metrics_openapi_dashboard(stack: Any, ch: Any, api: TestClient)
     assert api.get("/api/config").json()["auth_required"] is False
 
 
-# ---------------------------------------------------------------- units
-
-
-def test_metrics_registry_format() -> None:
-    reg = M.Registry()
-    c = reg.counter("x_total", "help", ("k",))
-    c.inc(2, k='a"b')
-    g = reg.gauge("y", "help")
-    g.set(1.5)
-    h = reg.histogram("z_seconds", "help", (), buckets=(1, 2))
-    for v in (0.5, 1.5, 3):
-        h.observe(v)
-    text = reg.render()
-    assert 'x_total{k="a\\"b"} 2' in text and "y 1.5" in text
-    assert 'z_seconds_bucket{le="1"} 1' in text and 'z_seconds_bucket{le="2"} 2' in text
-    assert 'z_seconds_bucket{le="+Inf"} 3' in text and "z_seconds_count 3" in text and "z_seconds_sum 5" in text
-    with pytest.raises(ValueError):
-        c.inc(-1, k="a")
-    with pytest.raises(ValueError):
-        c.inc(k="a", other="b")
-    assert reg.counter("x_total", "help", ("k",)) is c
-
-
-def test_parse_time_forms() -> None:
-    default = datetime(2000, 1, 1, tzinfo=UTC)
-    assert parse_time("t", None, default) == default
-    assert parse_time("t", "2024-05-01", default) == datetime(2024, 5, 1, tzinfo=UTC)
-    assert parse_time("t", "2024-05-01T12:00:00+02:00", default) == datetime(2024, 5, 1, 10, tzinfo=UTC)
-    assert parse_time("t", "2024-05-01T10:00:00Z", default) == datetime(2024, 5, 1, 10, tzinfo=UTC)
-    assert parse_time("t", "2024-05-01 10:00", default) == datetime(2024, 5, 1, 10, tzinfo=UTC)
-    assert parse_time("t", "1714557600000", default) == datetime(2024, 5, 1, 10, tzinfo=UTC)
-
-
-def test_single_flight_cache_coalesces_and_revalidates() -> None:
-    async def scenario() -> None:
-        calls = 0
-
-        async def produce() -> int:
-            nonlocal calls
-            calls += 1
-            await asyncio.sleep(0.05)
-            return calls
-
-        cache = SingleFlightCache(ttl_s=0.2, stale_s=5.0)
-        assert await asyncio.gather(*(cache.get("k", produce) for _ in range(10))) == [1] * 10
-        assert calls == 1
-        await asyncio.sleep(0.25)  # stale: served at once, refreshed in the background
-        assert await cache.get("k", produce) == 1
-        await asyncio.sleep(0.1)
-        assert calls == 2 and await cache.get("k", produce) == 2
-
-        failing = SingleFlightCache(ttl_s=1.0)
-
-        async def boom() -> int:
-            raise RuntimeError("down")
-
-        with pytest.raises(RuntimeError):
-            await failing.get("k", boom)
-        assert await failing.get("k", produce) == 3  # errors are not cached
-
-    asyncio.run(scenario())
-
-
 # ---------------------------------------------------------------- the CLI command
 
 
@@ -714,29 +630,3 @@ def test_serve_metrics_for_processes_without_the_api() -> None:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def test_update_lag_from_a_confluent_style_consumer() -> None:
-    """Lag = high watermark cached from the last fetch - position; revoked partitions are dropped."""
-
-    class TP:
-        def __init__(self, topic: str, partition: int, offset: int = -1001) -> None:
-            self.topic, self.partition, self.offset = topic, partition, offset
-
-    class FakeConsumer:
-        def assignment(self) -> list[TP]:
-            return [TP("lag-topic", 0), TP("lag-topic", 1), TP("lag-topic", 2)]
-
-        def position(self, tps: list[TP]) -> list[TP]:
-            return [TP(t.topic, t.partition, {0: 40, 1: -1001, 2: 5}[t.partition]) for t in tps]
-
-        def get_watermark_offsets(self, tp: TP, cached: bool = False) -> tuple[int, int]:
-            assert cached, "must not ask the broker (ListOffsets is wrong on Tansu)"
-            return {0: (0, 100), 1: (0, 7), 2: (-1001, -1001)}[tp.partition]
-
-    M.update_lag_from_consumer(FakeConsumer(), "lag-group")
-    assert M.CONSUMER_LAG.value(group="lag-group", topic="lag-topic", partition="0") == 60
-    assert M.CONSUMER_LAG.value(group="lag-group", topic="lag-topic", partition="1") == 7  # no position yet
-    assert M.CONSUMER_LAG.value(group="lag-group", topic="lag-topic", partition="2") is None  # no fetch yet
-    M.forget_partition("lag-group", "lag-topic", 0)
-    assert M.CONSUMER_LAG.value(group="lag-group", topic="lag-topic", partition="0") is None

@@ -1,4 +1,4 @@
-"""Grafana provisioning: valid files, a panel per window metric, and SQL that runs.
+"""Grafana provisioning: the SQL of every panel runs (the files themselves: tests/unit/serving/test_grafana.py).
 
 Grafana cannot run here, so every panel's query (and the variable query) is
 expanded the way the ClickHouse plugin (grafana-clickhouse-datasource v4)
@@ -10,98 +10,16 @@ run against the session chDB holding rows for the selected businesses.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import yaml
 
 from ocrstream.clickhouse import connect
 from serving import sample
-from serving.queries import METRICS
-from tests.support import REPO
-
-GRAFANA = REPO / "grafana"
-DASHBOARD = GRAFANA / "dashboards" / "ocrstream.json"
-
-
-def load_dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text())
-
-
-def expand(sql: str, start: datetime, end: datetime, variables: dict[str, list[str]], interval_s: int = 60) -> str:
-    """The plugin's macro and Grafana's variable expansion, for the forms the dashboard uses."""
-    frm, to = int(start.timestamp()), int(end.timestamp())
-    sql = re.sub(r"\$__timeFilter_ms\(([^)]+)\)",
-                 lambda m: f"{m[1]} >= fromUnixTimestamp64Milli({frm * 1000}) AND "
-                           f"{m[1]} <= fromUnixTimestamp64Milli({to * 1000})", sql)
-    sql = re.sub(r"\$__timeFilter\(([^)]+)\)",
-                 lambda m: f"{m[1]} >= toDateTime({frm}) AND {m[1]} <= toDateTime({to})", sql)
-    sql = re.sub(r"\$__timeInterval\(([^)]+)\)",
-                 lambda m: f"toStartOfInterval(toDateTime({m[1]}), INTERVAL {interval_s} second)", sql)
-    sql = sql.replace("$__fromTime", f"toDateTime({frm})").replace("$__toTime", f"toDateTime({to})")
-    sql = sql.replace("$__interval_s", str(interval_s))
-
-    def quoted(values: list[str]) -> str:
-        return ",".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
-
-    for name, values in variables.items():
-        sql = sql.replace(f"${{{name}:singlequote}}", quoted(values))
-        sql = sql.replace(f"${{{name}}}", values[0]).replace(f"${name}", values[0])
-    assert "$" not in sql, f"unexpanded macro or variable left in: {sql}"
-    return sql
-
-
-def all_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
-    out = []
-    for panel in dashboard["panels"]:
-        for target in panel.get("targets", []):
-            out.append((panel["title"], target["rawSql"]))
-    return out
-
-
-def test_provisioning_files_are_valid() -> None:
-    ds = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "clickhouse.yaml").read_text())
-    (source,) = ds["datasources"]
-    assert source["type"] == "grafana-clickhouse-datasource"
-    assert source["jsonData"]["defaultDatabase"] == "ocrstream"
-    assert {"host", "port", "protocol", "username"} <= set(source["jsonData"])
-    providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "ocrstream.yaml").read_text())
-    assert providers["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
-
-    dashboard = load_dashboard()
-    assert dashboard["refresh"] == "5s"
-    names = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert names["business"]["multi"] is True and names["granularity"]["query"] == "minute,hour"
-    ids = [p["id"] for p in dashboard["panels"]]
-    assert len(ids) == len(set(ids))
-    for panel in dashboard["panels"]:
-        assert panel["datasource"]["uid"] == source["uid"], panel["title"]
-        for target in panel["targets"]:
-            assert target["datasource"]["uid"] == source["uid"]
-    # one time series panel per window metric, filtered by time, business and granularity
-    for metric in METRICS:
-        panels = [p for p in dashboard["panels"] if p["type"] == "timeseries"
-                  and re.search(rf"\b{metric}\b", p["targets"][0]["rawSql"])
-                  and "$__timeFilter(window_start)" in p["targets"][0]["rawSql"]]
-        assert panels, f"no panel for {metric}"
-        sql = panels[0]["targets"][0]["rawSql"]
-        assert "${business:singlequote}" in sql and "${granularity}" in sql
-    assert any("dead_letters" in sql for _, sql in all_queries(dashboard))
-    assert any("late_events" in sql for _, sql in all_queries(dashboard))
-
-
-def test_generated_dashboard_is_current() -> None:
-    """grafana/dashboards/ocrstream.json is what grafana/make_dashboard.py builds."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_dashboard", GRAFANA / "make_dashboard.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    assert module.build() == load_dashboard(), "run: .venv/bin/python grafana/make_dashboard.py"
+from tests.support.grafana import all_queries, expand, load_dashboard
 
 
 def test_every_panel_query_runs_against_chdb(stack: Any) -> None:

@@ -22,8 +22,6 @@ from ocrstream.topics import DOCUMENTS, ensure_topics
 from synth.documents import generate_corpus
 from tests.support.cli import assert_one_line_error
 from tests.support.streams import read_topic
-from producers.ledger import PublishLedger
-from producers.media import sniff_media_type
 
 KINDS = TEXT_DOC_TYPES
 
@@ -44,14 +42,10 @@ def doc_settings(settings: Settings, tmp_path: Path) -> Settings:
     return s
 
 
-
-
 def _refs(settings: Settings, expected: int | None = None, idle_s: float = 3.0) -> list[dict]:
     serde = make_serde("DocumentRef")
     msgs = read_topic(settings, DOCUMENTS.short_name, expected, idle_s)
     return [serde.decode(m.value()) for m in msgs]
-
-
 
 
 @pytest.mark.integration
@@ -181,20 +175,3 @@ def test_bad_inputs_fail_with_one_line(doc_settings: Settings, tmp_path: Path) -
     assert_one_line_error(_cli(dead, "publish", str(good), "-b", "x"),
                            f"cannot reach Kafka at 127.0.0.1:{dead_port} after 2 attempts", "ocrstream stack up")
     assert time.monotonic() - t0 < 15  # bounded retries
-
-
-def test_media_sniffing_and_ledger(tmp_path: Path) -> None:
-    assert sniff_media_type(b"\x89PNG\r\n\x1a\n....") == "image/png"
-    assert sniff_media_type(b"\xff\xd8\xff\xe0") == "image/jpeg"
-    assert sniff_media_type(b"%PDF-1.7\n") == "application/pdf"
-    assert sniff_media_type(b"II*\x00") == "image/tiff"
-    assert sniff_media_type(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
-    assert sniff_media_type(b"hello") is None
-    ledger = PublishLedger(tmp_path / "l.tsv")
-    ledger.record("a" * 64, "s3://b/k", tmp_path / "f.png", 10, 123)
-    ledger.close()
-    with open(tmp_path / "l.tsv", "a") as fh:
-        fh.write("torn-li")  # a crash mid-line is ignored
-    again = PublishLedger(tmp_path / "l.tsv")
-    assert "a" * 64 in again and len(again) == 1
-    assert again.knows_file(tmp_path / "f.png", 10, 123) and not again.knows_file(tmp_path / "f.png", 11, 123)

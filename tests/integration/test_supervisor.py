@@ -1,4 +1,5 @@
-"""The process supervisor and the health registry: children watched, reported, stopped, never orphaned."""
+"""The process supervisor: children watched, reported, stopped, never orphaned (the health registry's report:
+tests/unit/ocrstream/test_health.py)."""
 
 from __future__ import annotations
 
@@ -144,15 +145,3 @@ def test_die_with_parent_in_a_grandchild() -> None:
     finally:
         for pid in processes_with_marker(marker):
             os.kill(pid, signal.SIGKILL)
-
-
-def test_health_registry_report_and_failing_check() -> None:
-    registry = health.HealthRegistry()
-    assert registry.report() == {"ok": True, "stages": {}}
-    registry.register("a", lambda: health.StageHealth(True, {"assigned": [0, 1]}))
-    registry.register("b", lambda: 1 / 0)  # a check that raises is an unhealthy stage
-    report = registry.report()
-    assert report["ok"] is False and report["stages"]["a"] == {"ok": True, "assigned": [0, 1]}
-    assert report["stages"]["b"]["ok"] is False and "division by zero" in report["stages"]["b"]["reason"]
-    registry.unregister("b")
-    assert registry.report()["ok"] is True

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from serving.server import free_port
 from tests.support import REPO
@@ -176,25 +175,3 @@ def test_up_with_a_video_on_a_running_stack_stops_only_what_it_started(stack: An
     assert "stack already running" in text and "left as it was" in text, text[-2000:]
     assert not wait_gone(workers, 10)
     assert running() == before
-
-
-def test_up_option_errors_are_one_line_and_start_nothing(tmp_path: Path) -> None:
-    from ocrstream.cli import app
-
-    state = tmp_path / "state"
-    runner = CliRunner()
-    result = runner.invoke(app, ["--state-dir", str(state), "up", "--watch", str(tmp_path), "--port",
-                                 str(free_port())])
-    assert result.exit_code == 1 and "--watch and --video need --business" in result.output, result.output
-    result = runner.invoke(app, ["--state-dir", str(state), "up", "--watch", str(tmp_path), "--business",
-                                 "no/slash", "--port", str(free_port())])
-    assert result.exit_code == 1 and "--business 'no/slash'" in result.output, result.output
-    not_a_dir = tmp_path / "file.txt"
-    not_a_dir.write_text("x")
-    result = runner.invoke(app, ["--state-dir", str(state), "up", "--watch", str(not_a_dir), "--business", "a",
-                                 "--port", str(free_port())])
-    assert result.exit_code == 1 and "not a directory" in result.output, result.output
-    result = runner.invoke(app, ["--state-dir", str(state), "up", "--video", str(tmp_path / "missing.mp4"),
-                                 "--business", "a", "--port", str(free_port())])
-    assert result.exit_code == 1 and "no such video file" in result.output, result.output
-    assert not (state / "pids").exists()  # no stack part was started

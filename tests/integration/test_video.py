@@ -1,11 +1,13 @@
-"""Video producer: stable-page detection, de-duplication, bounded buffers, real broker."""
+"""Video producer into the real broker: one frame per page, OCR text, object-store references.
+
+Detection, de-duplication, bounded buffers and bad sources without a broker: tests/unit/producers/test_video.py.
+"""
 
 from __future__ import annotations
 
 import difflib
 import hashlib
 import re
-import time
 from pathlib import Path
 
 import cv2
@@ -16,10 +18,8 @@ from typer.testing import CliRunner
 from ocrstream.codec import make_serde
 from ocrstream.settings import Settings
 from ocrstream.topics import VIDEO_FRAMES, ensure_topics
-from producers.errors import SourceUnavailable
 from synth.video import page_texts, text_page, write_page_video
-from producers.video import FrameSource, VideoProducer
-from tests.support.cli import assert_one_line_error
+from producers.video import VideoProducer
 from tests.support.streams import read_topic
 
 K = 4
@@ -92,18 +92,6 @@ def test_video_pages_ocr_text_matches(settings: Settings, tmp_path: Path) -> Non
         assert ratio > 0.85, (got, want, ratio)
 
 
-def test_repeated_page_is_skipped(tmp_path: Path) -> None:
-    """Detection only (no broker): A, A again after a transition, then B → 2 pages, 1 duplicate."""
-    texts = page_texts(2, seed=9)
-    a, b = text_page(texts[0]), text_page(texts[1])
-    video = tmp_path / "dup.mp4"
-    write_page_video(video, [a, a, b], hold_frames=30, transition_frames=6, shake_px=2.0, seed=9)
-    producer = VideoProducer(Settings(), "cam-dup", "acme", publish=False)
-    stats = producer.run_file(video)
-    assert (stats.pages, stats.duplicates, stats.dropped) == (2, 1, 0), stats.line()
-    assert stats.frames_in == 30 * 3 + 6 * 2
-
-
 @pytest.mark.integration
 def test_large_frames_travel_as_object_store_references(settings: Settings, tmp_path: Path) -> None:
     from ocrstream.objectstore import ObjectStore
@@ -121,37 +109,3 @@ def test_large_frames_travel_as_object_store_references(settings: Settings, tmp_
         assert rec["image_jpeg"] is None and rec["image_uri"].startswith(f"s3://{s.s3.documents_bucket}/sha256/")
         bucket, key = rec["image_uri"][5:].split("/", 1)
         assert hashlib.sha256(store.get(bucket, key)).hexdigest() == rec["sha256"]
-
-
-def test_live_source_drops_oldest_frames_when_pipeline_is_slow(tmp_path: Path) -> None:
-    """A camera-like source (file replayed at its fps) with a slow consumer: bounded queue, drops counted."""
-    video = tmp_path / "live.mp4"
-    write_page_video(video, [text_page(["LIVE"])], hold_frames=45, transition_frames=0, fps=30, seed=1)
-    src = FrameSource(str(video), realtime=True, queue_frames=4)
-    seen = []
-    try:
-        for frame in src.frames():
-            seen.append(frame.number)
-            time.sleep(0.1)  # pipeline 3x slower than the camera
-    finally:
-        src.close()
-    assert src.frames_in == 45
-    assert src.dropped > 0
-    assert len(seen) + src.dropped == src.frames_in  # every frame either processed or counted as dropped
-    assert seen == sorted(seen) and seen[-1] == 44  # the freshest frame is kept
-
-
-def test_unopenable_sources(tmp_path: Path) -> None:
-    with pytest.raises(SourceUnavailable, match="cannot open camera 9"):
-        FrameSource("9")
-    with pytest.raises(SourceUnavailable, match="no such video file"):
-        FrameSource(str(tmp_path / "nope.mp4"))
-    junk = tmp_path / "junk.mp4"
-    junk.write_bytes(b"\x00" * 1000)
-    with pytest.raises(SourceUnavailable):
-        src = FrameSource(str(junk))
-        list(src.frames())
-    from ocrstream.cli import app
-
-    result = CliRunner().invoke(app, ["video", "9", "--stream-id", "s", "--business", "b", "--dry-run"])
-    assert_one_line_error(result, "cannot open camera 9", "ls /dev/video*")

@@ -11,6 +11,7 @@ from ocrstream.codec import (
     SCHEMA_NAMES,
     AvroCodec,
     CodecError,
+    RegistryCodec,
     Schema,
     SchemaStore,
     load_schema,
@@ -215,3 +216,16 @@ def test_run_encoder_refuses_a_composition_that_differs_from_the_serde() -> None
     bad = enc.compose({"document_id": encode_string("doc-2")}, parts)
     with pytest.raises(CodecError, match="fast DocumentRef encoding differs"):
         enc.verify(bad, REF)
+
+
+def test_registry_url_selects_confluent_serializer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    from ocrstream import codec
+
+    # the failure is the point: no retries with backoff against the closed port
+    monkeypatch.setattr(codec, "_registry_client", lambda url: SchemaRegistryClient({"url": url, "max.retries": 0}))
+    serde = make_serde("DocumentRef", "http://127.0.0.1:9")  # nothing listens on port 9
+    assert isinstance(serde, RegistryCodec)
+    with pytest.raises(CodecError, match="cannot encode DocumentRef"):
+        serde.encode({"document_id": "x"}, topic="t")

@@ -92,7 +92,7 @@ def test_producers_media_does_not_load_the_ocr_stack() -> None:
     """Every module importing ``producers.media`` loads (packages, transitive repo imports) stays off cv2,
     numpy, PIL and the OCR stage."""
     from tests.support import REPO
-    from tests.unit.synth.test_synth_boundary import imported_modules
+    from tests.support.imports import imported_modules
 
     seen: set[str] = set()
     outside: set[str] = set()

@@ -69,16 +69,20 @@ def test_as_env_rebuilds_the_same_settings(monkeypatch: pytest.MonkeyPatch, tmp_
     ({"OCRSTREAM_WORKER__KNOWN_BUSINESSES": "acme"}, [], "OCRSTREAM_WORKER__KNOWN_BUSINESSES: expected a JSON list"),
     ({"OCRSTREAM_API__TOKENS": "{secret-tok"}, [], "OCRSTREAM_API__TOKENS: expected a JSON object"),
 ])
-def test_configuration_errors_are_one_line_naming_the_variable(tmp_path: Path, env, flag, expect) -> None:
+def test_configuration_errors_are_one_line_naming_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              env, flag, expect) -> None:
+    """The command line's own path (``ocrstream`` main callback), in-process: exit code 2, one line."""
     import os
-    import subprocess
-    import sys
 
-    base = {k: v for k, v in os.environ.items() if not k.startswith("OCRSTREAM_")}
-    res = subprocess.run([sys.executable, "-m", "ocrstream", *flag, "stack", "status"], capture_output=True,
-                         text=True, env={**base, "OCRSTREAM_STATE_DIR": str(tmp_path), **env}, timeout=60)
-    out = (res.stdout + res.stderr).strip()
-    assert res.returncode == 2, out
+    from typer.testing import CliRunner
+
+    from ocrstream.cli import app
+
+    for key in [k for k in os.environ if k.startswith("OCRSTREAM_")]:
+        monkeypatch.delenv(key)
+    res = CliRunner().invoke(app, [*flag, "stack", "status"], env={"OCRSTREAM_STATE_DIR": str(tmp_path), **env})
+    out = res.output.strip()
+    assert res.exit_code == 2, out
     assert len(out.splitlines()) == 1, out  # no pydantic traceback
     assert out.startswith("error: invalid setting") and expect in out, out
     assert "secret-tok" not in out  # secrets are never echoed
