@@ -101,11 +101,17 @@ def phrase_match(key: str, phrase: str) -> float:
     if not pw or len(kw) < len(pw):
         return 0.0
     best = 0.0
-    for i in range(len(kw) - len(pw) + 1):
-        win = kw[i:i + len(pw)]
+    n = len(pw)
+    for i in range(len(kw) - n + 1):
+        win = kw[i:i + n]
         if win == pw:
             return 1.0
-        if all(a == b or (len(b) >= 4 and edit1(a, b)) for a, b in zip(win, pw)):
+        if best:
+            continue
+        for a, b in zip(win, pw):
+            if a != b and (len(b) < 4 or not edit1(a, b)):
+                break
+        else:
             best = 0.85
     # glued words ("subtotal" vs "sub total", "grandtotal")
     if best == 0.0 and " " in phrase and phrase.replace(" ", "") in key.replace(" ", ""):

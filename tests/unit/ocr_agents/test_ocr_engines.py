@@ -30,7 +30,9 @@ def receipts() -> list[tuple[np.ndarray, dict]]:
     return [render_document("receipt", seed) for seed in RECEIPT_SEEDS]
 
 
-@pytest.fixture(scope="session", params=engine_names())
+# PaddlePaddle takes ~11 s to load: marked heavy, left out of `make test-unit`, run by `make test`.
+@pytest.fixture(scope="session", params=[pytest.param(n, marks=pytest.mark.heavy) if n == "paddle" else n
+                                         for n in engine_names()])
 def engine(request) -> BaseEngine:
     return get_engine(request.param, threads=THREADS)
 

@@ -41,7 +41,7 @@ def test_events_are_deterministic_and_dicts_match_bytes() -> None:
 
 def test_old_events_interleave_history_with_live_traffic() -> None:
     day = 86_400_000
-    kw = dict(rate=20, duration_s=600, start_ms=1_714_521_600_000, seed=3)
+    kw = dict(rate=5, duration_s=600, start_ms=1_714_521_600_000, seed=3)
     plain = list(generate_events(2, **kw))
     mixed_stream = generate_events(2, **kw, old=0.3, old_span_ms=6 * day)
     mixed = list(mixed_stream)
