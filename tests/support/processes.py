@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ocrstream.settings import Settings
 
 
@@ -51,7 +53,8 @@ class OutputReader:
 
     ``wait_for(marker)`` returns the first line containing ``marker`` (it
     fails with the output's tail when the child exits first or after
-    ``timeout_s``); ``text()`` is everything read so far.
+    ``timeout_s``); ``follow()`` yields each line as it comes; ``text()`` is
+    everything read so far.
     """
 
     def __init__(self, stream: "object") -> None:
@@ -86,6 +89,19 @@ class OutputReader:
                     why = "the process ended" if self._done else f"{timeout_s:.0f}s passed"
                     raise AssertionError(f"{why} before {marker!r}:\n{''.join(self.lines)[-4000:]}")
                 self._cond.wait(min(left, 1.0))
+
+    def follow(self, start: int = 0) -> "Iterator[str]":
+        """Every line from index ``start`` on, as it arrives, until the stream ends."""
+        i = start
+        while True:
+            with self._cond:
+                while i >= len(self.lines) and not self._done:
+                    self._cond.wait(1.0)
+                if i >= len(self.lines):
+                    return
+                line = self.lines[i]
+            i += 1
+            yield line
 
     def finish(self, proc: "object", timeout_s: float) -> str:
         """Wait for ``proc`` to exit (killed after ``timeout_s``); returns all its output."""
