@@ -8,8 +8,6 @@ in-process with FastAPI's TestClient (the same shared chDB client).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -586,36 +584,27 @@ def test_healthz_metrics_openapi_dashboard(stack: Any, ch: Any, api: TestClient)
 # ---------------------------------------------------------------- the CLI command
 
 
-def test_serve_command_embedded(tmp_path: Path) -> None:
+def test_serve_command_embedded(tmp_path: Path, spawn) -> None:
     """``ocrstream serve`` in its own process owns its own chDB directory and answers."""
     port = free_port()
     env = {**os.environ, "OCRSTREAM_STATE_DIR": str(tmp_path), "OCRSTREAM_API__TOKENS": '{"t": ["*"]}'}
     env.pop("OCRSTREAM_CLICKHOUSE__DSN", None)
-    proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                if r.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read() if proc.poll() is not None else ""
-                pytest.fail(f"serve did not come up (rc={proc.poll()}): {out[-2000:]}")
-            time.sleep(0.3)
-        assert httpx.get(f"http://127.0.0.1:{port}/api/businesses").status_code == 401
-        r = httpx.get(f"http://127.0.0.1:{port}/api/businesses", headers={"Authorization": "Bearer t"})
-        assert r.status_code == 200 and r.json() == {"businesses": []}
-        assert (tmp_path / "clickhouse").is_dir()
-    finally:
-        proc.terminate()
+    serve = spawn("serve", "--port", str(port), env=env)
+    deadline = time.monotonic() + 90
+    while True:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            if r.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if serve.proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"serve did not come up (rc={serve.proc.poll()}): {serve.output.text(wait_end_s=5)[-2000:]}")
+        time.sleep(0.3)
+    assert httpx.get(f"http://127.0.0.1:{port}/api/businesses").status_code == 401
+    r = httpx.get(f"http://127.0.0.1:{port}/api/businesses", headers={"Authorization": "Bearer t"})
+    assert r.status_code == 200 and r.json() == {"businesses": []}
+    assert (tmp_path / "clickhouse").is_dir()
 
 
 def test_serve_metrics_for_processes_without_the_api() -> None:

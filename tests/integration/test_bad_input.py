@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import subprocess
-import sys
+import signal
 import time
 import uuid
 
@@ -25,7 +24,6 @@ from ocrstream.topics import DLQ, DOCUMENTS, OCR_RESULTS, ensure_topics
 from tests.support.streams import read_topic
 from tests.support.media import png_header_bomb
 from tests.support.processes import settings_env
-from tests.support import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +49,7 @@ def frame(stream_id: str, number: int, business: str = "biz-good", image_uri: st
 POISON_BYTES = 9_000_000  # above the broker's 8 MiB message limit once wrapped in a dead letter
 
 
-def test_bad_records_go_to_dlq_and_good_ones_flow(settings, tmp_path):
+def test_bad_records_go_to_dlq_and_good_ones_flow(settings, tmp_path, spawn):
     """34 kinds of bad input, each dead-lettered at once with its stage, class and reason (a bounded
     excerpt + the source position, never the payload), while good documents keep flowing - also on
     the partitions behind a FIFO or a 9 MB poison record."""
@@ -180,28 +178,19 @@ def test_bad_records_go_to_dlq_and_good_ones_flow(settings, tmp_path):
         producer.produce(topic, value=doc_serde.encode(r), key=r["document_id"].encode())
     assert producer.flush(30) == 0
 
-    proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "worker"], env=settings_env(s),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=REPO)
+    worker = spawn("worker", env=settings_env(s))
     dl_serde = make_serde("DeadLetter")
     res_serde = make_serde("OcrResult")
     dead_msgs: list = []
-    try:
-        deadline = time.monotonic() + 240
-        results: list[dict] = []
-        while time.monotonic() < deadline and proc.poll() is None:
-            dead_msgs = read_topic(s, DLQ.short_name, idle_s=1)
-            results = [res_serde.decode(m.value()) for m in read_topic(s, OCR_RESULTS.short_name, idle_s=1)]
-            if len(dead_msgs) >= len(bad) and len({r["document_id"] for r in results}) >= len(good):
-                break
-            time.sleep(2)
-    finally:
-        proc.terminate()
-        try:
-            out, _ = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+    deadline = time.monotonic() + 240
+    results: list[dict] = []
+    while time.monotonic() < deadline and worker.proc.poll() is None:
+        dead_msgs = read_topic(s, DLQ.short_name, idle_s=1)
+        results = [res_serde.decode(m.value()) for m in read_topic(s, OCR_RESULTS.short_name, idle_s=1)]
+        if len(dead_msgs) >= len(bad) and len({r["document_id"] for r in results}) >= len(good):
+            break
+        time.sleep(2)
+    out = worker.stop(signal.SIGTERM, 30)
     by_name: dict[str, dict] = {}
     for m in dead_msgs:
         assert len(m.value()) < 16_000, "a dead letter must stay small"

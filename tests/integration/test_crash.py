@@ -24,13 +24,13 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ocrstream.settings import Settings
 from ocrstream.topics import ensure_topics
+from tests.conftest import Child
 from tests.support.processes import settings_env
 from tests.support.streams import assert_equal_report, publish_with_backfill, stream_settings
 from tests.support import REPO
@@ -43,14 +43,6 @@ _PROGRESS = re.compile(r"checkpoint \S+ ((?:p\d+@-?\d+ ?)+)")
 
 
 
-def start_sink(settings: Settings, log_path: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ocrstream", "--log-level", "INFO", "sink", *extra],
-        env=settings_env(settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        cwd=REPO,
-    )
-
-
 def progress_of(line: str) -> int | None:
     m = _PROGRESS.search(line)
     if not m:
@@ -58,10 +50,10 @@ def progress_of(line: str) -> int | None:
     return sum(int(x.split("@")[1]) + 1 for x in m.group(1).split())
 
 
-def watch(proc: subprocess.Popen, log: list[str], kill_at: int | None, rng: random.Random) -> str:
+def watch(sink: Child, log: list[str], kill_at: int | None, rng: random.Random) -> str:
     """Follow the sink's output; SIGKILL it once its checkpointed progress >= kill_at."""
-    assert proc.stdout is not None
-    for line in proc.stdout:
+    proc = sink.proc
+    for line in sink.output.follow():  # type: ignore[union-attr]
         log.append(line)
         done = progress_of(line)
         if kill_at is not None and done is not None and done >= kill_at:
@@ -84,7 +76,7 @@ def verify(settings: Settings) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_sigkill_sink_three_times(settings, tmp_path):
+def test_sigkill_sink_three_times(settings, tmp_path, spawn):
     s = stream_settings(settings, **{
         "clickhouse.dsn": f"chdb://{tmp_path / 'ch'}",
         "clickhouse.database": "ocrstream",
@@ -99,8 +91,8 @@ def test_sigkill_sink_three_times(settings, tmp_path):
     outcomes: list[str] = []
     logs: list[str] = []
     for kill_at in [*kill_points, None]:
-        proc = start_sink(s, tmp_path / "sink.log", "--idle-exit", "3", "--max-runtime", "150")
-        outcomes.append(watch(proc, logs, kill_at, rng))
+        sink = spawn("--log-level", "INFO", "sink", "--idle-exit", "3", "--max-runtime", "150", env=settings_env(s))
+        outcomes.append(watch(sink, logs, kill_at, rng))
     assert outcomes[:3] == ["killed"] * 3, (outcomes, "".join(logs[-40:]))
     assert outcomes[3] == "exit 0", "".join(logs[-40:])
     resumed = [line for line in logs if "resuming at offset" in line and "checkpoint" in line.split("resuming")[1]]
