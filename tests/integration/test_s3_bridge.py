@@ -16,7 +16,6 @@ import json
 import logging
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -34,7 +33,7 @@ from botocore.config import Config
 from ocrstream.codec import make_serde
 from ocrstream.settings import Settings
 from ocrstream.topics import DLQ, DOCUMENTS, S3_EVENTS
-from tests.support import REPO, TEST_DATA
+from tests.support import TEST_DATA
 from tests.support.backends import BACKEND
 from tests.support.processes import settings_env
 from tests.support.streams import read_topic, stream_settings
@@ -194,45 +193,36 @@ def _gone(pid: int) -> bool:
     return status.rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def test_restart_after_kill_neither_loses_nor_repeats(settings: Settings, tmp_path: Path) -> None:
+def test_restart_after_kill_neither_loses_nor_repeats(settings: Settings, tmp_path: Path, spawn) -> None:
     s = bridge_settings(settings, tmp_path)
     bucket = s.s3.documents_bucket
     client = s3_client(s)
     biz = f"restart-{uuid.uuid4().hex[:8]}"
-    argv = [sys.executable, "-m", "ocrstream", "bridge", "--source", "seaweedfs", "--from", "now"]
+    args = ("bridge", "--source", "seaweedfs", "--from", "now")
 
-    def start() -> subprocess.Popen[str]:
-        return subprocess.Popen(argv, env=settings_env(s), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, cwd=REPO)
-
-    first = start()
-    try:
-        wait_for("the first checkpoint", lambda: checkpoint(s))
-        for i in range(3):
-            client.put_object(Bucket=bucket, Key=f"{biz}/before-{i}.png", Body=png(100 + i))
-        last_put_ns = time.time_ns()
-        wait_for("3 refs", lambda: len(refs_of(s, biz)) == 3)
-        wait_for("the checkpoint past them",
-                 lambda: (checkpoint(s) or {}).get("ts_ns", 0) >= last_put_ns - 2_000_000_000)
-        tails = wait_for("the filer tail child", lambda: _children(first.pid))
-    finally:
-        first.kill()
-        first.wait(timeout=10)
+    first = spawn(*args, env=settings_env(s))
+    wait_for("the first checkpoint", lambda: checkpoint(s))
+    for i in range(3):
+        client.put_object(Bucket=bucket, Key=f"{biz}/before-{i}.png", Body=png(100 + i))
+    last_put_ns = time.time_ns()
+    wait_for("3 refs", lambda: len(refs_of(s, biz)) == 3)
+    wait_for("the checkpoint past them",
+             lambda: (checkpoint(s) or {}).get("ts_ns", 0) >= last_put_ns - 2_000_000_000)
+    tails = wait_for("the filer tail child", lambda: _children(first.pid))
+    first.proc.kill()
+    first.proc.wait(timeout=10)
     wait_for("the tail to die with the bridge", lambda: all(_gone(p) for p in tails), timeout_s=10)
 
     for i in range(2):  # uploaded while no bridge runs
         client.put_object(Bucket=bucket, Key=f"{biz}/while-down-{i}.png", Body=png(200 + i))
-    second = start()
-    try:
-        wait_for("5 refs", lambda: len(refs_of(s, biz)) >= 5)
-        # events are bridged in order: once a later upload is out, any repeat would be too
-        client.put_object(Bucket=bucket, Key=f"{biz}/sentinel.png", Body=png(300))
-        refs = wait_for("the sentinel", lambda: (r := refs_of(s, biz)) and any(
-            x["filename"] == "sentinel.png" for x in r) and r)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        out, _ = second.communicate(timeout=30)
-    assert second.returncode == 0, out[-3000:]
+    second = spawn(*args, env=settings_env(s))
+    wait_for("5 refs", lambda: len(refs_of(s, biz)) >= 5)
+    # events are bridged in order: once a later upload is out, any repeat would be too
+    client.put_object(Bucket=bucket, Key=f"{biz}/sentinel.png", Body=png(300))
+    refs = wait_for("the sentinel", lambda: (r := refs_of(s, biz)) and any(
+        x["filename"] == "sentinel.png" for x in r) and r)
+    out = second.stop(signal.SIGTERM, 30)
+    assert second.proc.returncode == 0, out[-3000:]
     names = sorted(r["filename"] for r in refs)
     assert names == sorted([f"before-{i}.png" for i in range(3)] + [f"while-down-{i}.png" for i in range(2)]
                            + ["sentinel.png"]), names
@@ -296,7 +286,7 @@ def test_kafka_source_bridges_minio_notifications(settings: Settings) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(BACKEND != "local", reason="the bridge of the embedded local stack (SeaweedFS); "
                     "MinIO's notifications reach the bridge through Kafka (test above)")
-def test_put_object_into_the_running_stack_appears_in_the_api(stack: Any) -> None:
+def test_put_object_into_the_running_stack_appears_in_the_api(stack: Any, spawn) -> None:
     """boto3 put_object into the stack's documents bucket -> the stack's bridge -> worker -> sink -> API."""
     from fastapi.testclient import TestClient
 
@@ -316,8 +306,7 @@ def test_put_object_into_the_running_stack_appears_in_the_api(stack: Any) -> Non
     assert ok
     body = buf.tobytes()
 
-    worker = subprocess.Popen([sys.executable, "-m", "ocrstream", "worker"], env=settings_env(s),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    worker = spawn("worker", env=settings_env(s))
     client = connect(s)
     sink = AggregationSink(s, client=client)
     sink_thread = threading.Thread(target=sink.run, name="sink", daemon=True)
@@ -329,8 +318,8 @@ def test_put_object_into_the_running_stack_appears_in_the_api(stack: Any) -> Non
                                     ContentType="image/png")
 
             def listed() -> list[dict[str, Any]]:
-                if worker.poll() is not None:
-                    raise AssertionError(f"worker exited:\n{worker.stdout.read()[-3000:]}")  # type: ignore[union-attr]
+                if worker.proc.poll() is not None:
+                    raise AssertionError(f"worker exited:\n{worker.output.text(wait_end_s=10)[-3000:]}")
                 resp = api.get("/api/documents", params={"business_id": biz})
                 assert resp.status_code == 200, resp.text
                 return resp.json()["documents"]
@@ -340,12 +329,6 @@ def test_put_object_into_the_running_stack_appears_in_the_api(stack: Any) -> Non
     finally:
         sink.stop()
         sink_thread.join(timeout=30)
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.communicate()
     assert row["business_id"] == biz and detail["business_id"] == biz
     assert detail["document_id"] == hashlib.sha256(body).hexdigest()
     assert detail["uri"] == f"s3://{s.s3.documents_bucket}/{biz}/receipt.png"
