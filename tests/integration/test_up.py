@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -13,7 +12,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,10 @@ from typing import Any
 import pytest
 
 from serving.server import free_port
+from tests.conftest import Child
 from tests.support import REPO
 from tests.support.backends import local_settings
-from tests.support.processes import OutputReader, pipeline_processes, processes_with_marker, wait_gone
+from tests.support.processes import pipeline_processes, processes_with_marker, wait_gone
 
 # One small real receipt (SROIE dev-100, ../shared); a rendered one where that folder is absent.
 SROIE_RECEIPT = REPO.parent / "shared" / "data" / "receipts-sroie" / "001.jpg"
@@ -68,71 +68,63 @@ def _first_seen(base: str, business: str, timeout_s: float) -> tuple[dict[str, A
     raise AssertionError(f"no document of {business} in the API after {timeout_s:.0f}s")
 
 
-@contextlib.contextmanager
-def running_up(settings: Any, port: int, *args: str) -> Iterator[tuple[subprocess.Popen[str], OutputReader]]:
-    """``ocrstream up --port PORT ARGS`` as a child and its output; killed if the test leaves it running."""
-    env = {**os.environ, **settings.as_env(), "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "up", "--port", str(port), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
-    try:
-        yield proc, OutputReader(proc.stdout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+def start_up(spawn: Callable[..., Child], settings: Any, port: int, *args: str) -> Child:
+    """``ocrstream up --port PORT ARGS`` as a child of the test (``spawn`` stops it if the test leaves it running)."""
+    return spawn("up", "--port", str(port), *args, env={**os.environ, **settings.as_env(), "COLUMNS": "200"})
 
 
-def stop_up(proc: subprocess.Popen[str], out: OutputReader, sig: int) -> str:
+def stop_up(up: Child, sig: int) -> str:
     """Send ``sig``, wait for the exit; all output. The exit must be clean (code 0)."""
-    proc.send_signal(sig)
-    proc.wait(timeout=90)
-    text = out.text(wait_end_s=10)
-    assert proc.returncode == 0, text[-4000:]
+    up.proc.send_signal(sig)
+    up.proc.wait(timeout=90)
+    text = up.output.text(wait_end_s=10)
+    assert up.proc.returncode == 0, text[-4000:]
     return text
 
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_up_watches_an_inbox_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+def test_up_watches_an_inbox_and_ctrl_c_stops_everything(tmp_path: Path, spawn) -> None:
     s = local_settings(tmp_path / "state", **{"sink.flush_interval_ms": 500})
     inbox = tmp_path / "inbox"  # created by `up`
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with running_up(s, port, "--watch", str(inbox), "--business", "acme") as (proc, out):
-        out.wait_for("Ctrl-C stops everything")
-        assert inbox.is_dir()
-        receipt, words = _receipt(inbox / "receipt-001")
-        row, seen_ms = _first_seen(base, "acme", timeout_s=120)
-        latency_s = (seen_ms - _ms(row["processed_at"])) / 1000
-        print(f"OCR finished (processed_at) -> first API answer: {latency_s:.2f}s")
-        assert latency_s < 10, f"{latency_s:.1f}s from the end of OCR to the API"
-        assert row["business_id"] == "acme" and row["source"] == "watch"
-        detail = _get(f"{base}/api/documents/{row['document_id']}")
-        assert any(w.lower() in detail["text"].lower() for w in words), (words, detail["text"][:300])
-        out.wait_for(f"✓ {receipt.name}")  # the per-file result line
+    up = start_up(spawn, s, port, "--watch", str(inbox), "--business", "acme")
+    out = up.output
+    out.wait_for("Ctrl-C stops everything")
+    assert inbox.is_dir()
+    receipt, words = _receipt(inbox / "receipt-001")
+    row, seen_ms = _first_seen(base, "acme", timeout_s=120)
+    latency_s = (seen_ms - _ms(row["processed_at"])) / 1000
+    print(f"OCR finished (processed_at) -> first API answer: {latency_s:.2f}s")
+    assert latency_s < 10, f"{latency_s:.1f}s from the end of OCR to the API"
+    assert row["business_id"] == "acme" and row["source"] == "watch"
+    detail = _get(f"{base}/api/documents/{row['document_id']}")
+    assert any(w.lower() in detail["text"].lower() for w in words), (words, detail["text"][:300])
+    out.wait_for(f"✓ {receipt.name}")  # the per-file result line
 
-        # `ocrstream publish` from another terminal goes into the same running pipeline
-        other = tmp_path / "elsewhere"
-        other.mkdir()
-        second, _ = _receipt(other / "second")
-        second.write_bytes(second.read_bytes() + b"\0")  # other bytes: a new document
-        pub = subprocess.run([sys.executable, "-m", "ocrstream", "publish", str(second), "--business", "beta"],
-                             env={**os.environ, **s.as_env()}, capture_output=True, text=True, cwd=REPO,
-                             timeout=120)
-        assert pub.returncode == 0, pub.stdout + pub.stderr
-        row2, _ = _first_seen(base, "beta", timeout_s=60)
-        assert row2["source"] == "upload"
-        # and a plain S3 upload (no ocrstream code) through the bridge that `up` started with the stack
-        import boto3
+    # `ocrstream publish` from another terminal goes into the same running pipeline
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    second, _ = _receipt(other / "second")
+    second.write_bytes(second.read_bytes() + b"\0")  # other bytes: a new document
+    pub = subprocess.run([sys.executable, "-m", "ocrstream", "publish", str(second), "--business", "beta"],
+                         env={**os.environ, **s.as_env()}, capture_output=True, text=True, cwd=REPO,
+                         timeout=120)
+    assert pub.returncode == 0, pub.stdout + pub.stderr
+    row2, _ = _first_seen(base, "beta", timeout_s=60)
+    assert row2["source"] == "upload"
+    # and a plain S3 upload (no ocrstream code) through the bridge that `up` started with the stack
+    import boto3
 
-        s3 = boto3.client("s3", endpoint_url=s.s3.endpoint, aws_access_key_id=s.s3.access_key,
-                          aws_secret_access_key=s.s3.secret_key, region_name=s.s3.region)
-        s3.put_object(Bucket=s.s3.documents_bucket, Key=f"gamma/{second.name}", Body=second.read_bytes() + b"\0")
-        row3, _ = _first_seen(base, "gamma", timeout_s=60)
-        assert row3["source"] == "s3-event"
+    s3 = boto3.client("s3", endpoint_url=s.s3.endpoint, aws_access_key_id=s.s3.access_key,
+                      aws_secret_access_key=s.s3.secret_key, region_name=s.s3.region)
+    s3.put_object(Bucket=s.s3.documents_bucket, Key=f"gamma/{second.name}", Body=second.read_bytes() + b"\0")
+    row3, _ = _first_seen(base, "gamma", timeout_s=60)
+    assert row3["source"] == "s3-event"
 
-        assert pipeline_processes(s), "the pipeline's processes should be running"
-        text = stop_up(proc, out, signal.SIGINT)  # Ctrl-C
+    assert pipeline_processes(s), "the pipeline's processes should be running"
+    text = stop_up(up, signal.SIGINT)  # Ctrl-C
     assert f"• {receipt.name}: published for acme" in text
     assert "signal SIGINT: shutting down" in text
     left = wait_gone(pipeline_processes(s), 10)
@@ -140,7 +132,8 @@ def test_up_watches_an_inbox_and_ctrl_c_stops_everything(tmp_path: Path) -> None
 
 
 @pytest.mark.integration
-def test_up_with_a_video_on_a_running_stack_stops_only_what_it_started(stack: Any, tmp_path: Path) -> None:
+def test_up_with_a_video_on_a_running_stack_stops_only_what_it_started(stack: Any, tmp_path: Path,
+                                                                     spawn) -> None:
     """``--video FILE``: its pages are OCR'd, the file's end is no failure; SIGHUP (terminal closed) stops
     `up` and its worker while the stack that ran before keeps running."""
     if stack.stack is None:
@@ -160,18 +153,19 @@ def test_up_with_a_video_on_a_running_stack_stops_only_what_it_started(stack: An
     before = running()
     assert all(before.values()), before
     port = free_port()
-    with running_up(s, port, "--video", str(clip), "--business", "cam") as (proc, out):
-        out.wait_for("Ctrl-C stops everything")
-        out.wait_for(f"video {clip} ended", timeout_s=60)
-        row, _ = _first_seen(f"http://127.0.0.1:{port}", "cam", timeout_s=90)
-        assert "pages out 2," in " ".join(out.text().split())  # the console wraps long lines
-        assert row["source"] == "video" and row["document_id"].startswith("desk-")
-        assert "PAGE" in _get(f"http://127.0.0.1:{port}/api/documents/{row['document_id']}")["text"].upper()
-        workers = processes_with_marker(f"OCRSTREAM_CLICKHOUSE__DSN=chdb://{tmp_path / 'clickhouse'}",
-                                        environ=True)
-        workers = [p for p in workers if p != proc.pid]
-        assert workers, "the OCR worker (and its pool) should run"
-        text = stop_up(proc, out, signal.SIGHUP)  # the terminal was closed
+    up = start_up(spawn, s, port, "--video", str(clip), "--business", "cam")
+    out = up.output
+    out.wait_for("Ctrl-C stops everything")
+    out.wait_for(f"video {clip} ended", timeout_s=60)
+    row, _ = _first_seen(f"http://127.0.0.1:{port}", "cam", timeout_s=90)
+    assert "pages out 2," in " ".join(out.text().split())  # the console wraps long lines
+    assert row["source"] == "video" and row["document_id"].startswith("desk-")
+    assert "PAGE" in _get(f"http://127.0.0.1:{port}/api/documents/{row['document_id']}")["text"].upper()
+    workers = processes_with_marker(f"OCRSTREAM_CLICKHOUSE__DSN=chdb://{tmp_path / 'clickhouse'}",
+                                    environ=True)
+    workers = [p for p in workers if p != up.pid]
+    assert workers, "the OCR worker (and its pool) should run"
+    text = stop_up(up, signal.SIGHUP)  # the terminal was closed
     assert "stack already running" in text and "left as it was" in text, text[-2000:]
     assert not wait_gone(workers, 10)
     assert running() == before
