@@ -194,25 +194,25 @@ def test_up_on_a_running_stack_says_so_and_a_failure_stops_nothing_it_did_not_st
         "a failed up stopped a stack it had not started"
 
 
-def test_up_while_another_process_holds_chdb_skips_migrations_and_keeps_it_running(stack_factory) -> None:
+def test_up_while_another_process_holds_chdb_skips_migrations_and_keeps_it_running(stack_factory, spawn) -> None:
     """`stack up` while a sink/API/demo owns chDB; up must neither fail nor stop anything."""
     handle = stack_factory("held")
     s = handle.settings
     env = {**os.environ, **s.as_env()}
     before = handle.up(ephemeral=True)
-    holder = subprocess.Popen([sys.executable, "-c", "from ocrstream.clickhouse import connect; from ocrstream.settings "
-                               "import Settings; connect(Settings()); print('holding', flush=True); input()"],
-                              env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        up = subprocess.run([sys.executable, "-m", "ocrstream", "stack", "up", "--ephemeral"], env=env,
-                            capture_output=True, text=True, timeout=120)
-        assert up.returncode == 0, up.stderr
-        assert "already running" in up.stderr and f"open in pid {holder.pid}" in up.stderr, up.stderr
-        after = handle.stack.status()  # type: ignore[union-attr]
-        assert after["ok"] and after["parts"]["kafka"]["pid"] == before["parts"]["kafka"]["pid"]
-    finally:
-        holder.communicate("\n", timeout=30)
+    holder = spawn(python=["-c", "from ocrstream.clickhouse import connect; from ocrstream.settings import Settings; "
+                           "connect(Settings()); print('holding', flush=True); input()"],
+                   env=env, stdin=subprocess.PIPE, stderr=None)
+    assert holder.output.wait_for("holding", 120).strip() == "holding"
+    up = subprocess.run([sys.executable, "-m", "ocrstream", "stack", "up", "--ephemeral"], env=env,
+                        capture_output=True, text=True, timeout=120)
+    assert up.returncode == 0, up.stderr
+    assert "already running" in up.stderr and f"open in pid {holder.pid}" in up.stderr, up.stderr
+    after = handle.stack.status()  # type: ignore[union-attr]
+    assert after["ok"] and after["parts"]["kafka"]["pid"] == before["parts"]["kafka"]["pid"]
+    holder.proc.stdin.write("\n")  # type: ignore[union-attr]  # lets go of chDB
+    holder.proc.stdin.close()  # type: ignore[union-attr]
+    holder.proc.wait(30)
     handle.down()
     assert not _pids_of(s.state_dir)
 
