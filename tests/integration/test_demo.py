@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ from typing import Any
 import pytest
 
 from serving.server import free_port
+from tests.conftest import Child
 from tests.support.backends import local_settings
-from tests.support.processes import OutputReader, pipeline_processes, wait_gone
+from tests.support.processes import pipeline_processes, wait_gone
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -97,33 +99,25 @@ def wait_live(base: str, businesses: list[str], after_ms: int, timeout_s: float)
     return found
 
 
-def test_demo_backfills_history_then_keeps_documents_flowing(tmp_path: Path) -> None:
+def test_demo_backfills_history_then_keeps_documents_flowing(tmp_path: Path, spawn) -> None:
     s = local_settings(tmp_path / "demo", ephemeral=False, **{
         "demo.live_document_interval_s": 3.0, "demo.live_video_interval_s": 4.0,
         "sink.flush_interval_ms": 500})
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, **s.as_env(), "COLUMNS": "200"}
-    proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "demo", "--exit-after", "240", "--port", str(port),
-                             "--timeout", "240"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    output = OutputReader(proc.stdout)
-    try:
-        output.wait_for("serving until Ctrl-C", timeout_s=300)
-        served_ms = int(time.time() * 1000)
-        with urllib.request.urlopen(f"{base}/dashboard", timeout=10) as resp:
-            assert resp.status == 200 and b"<html" in resp.read().lower()
-        businesses = [b["business_id"] for b in _get(f"{base}/api/businesses")["businesses"]]
-        assert {"demo-cafe", "demo-hardware", "demo-bakery", "demo-office"} <= set(businesses)
-        check_history(base, json.loads((s.state_dir / "demo" / "history.json").read_text()))
-        live = wait_live(base, businesses, served_ms, timeout_s=120)
-        proc.send_signal(signal.SIGINT)  # Ctrl-C
-        rc = proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    out = output.text(wait_end_s=10)
+    demo = spawn("demo", "--exit-after", "240", "--port", str(port), "--timeout", "240", env=env)
+    demo.output.wait_for("serving until Ctrl-C", timeout_s=300)
+    served_ms = int(time.time() * 1000)
+    with urllib.request.urlopen(f"{base}/dashboard", timeout=10) as resp:
+        assert resp.status == 200 and b"<html" in resp.read().lower()
+    businesses = [b["business_id"] for b in _get(f"{base}/api/businesses")["businesses"]]
+    assert {"demo-cafe", "demo-hardware", "demo-bakery", "demo-office"} <= set(businesses)
+    check_history(base, json.loads((s.state_dir / "demo" / "history.json").read_text()))
+    live = wait_live(base, businesses, served_ms, timeout_s=120)
+    demo.proc.send_signal(signal.SIGINT)  # Ctrl-C
+    rc = demo.proc.wait(timeout=120)
+    out = demo.output.text(wait_end_s=10)
     assert rc == 0, out[-4000:]
     # 11 images + 1 three-page PDF + 3 video pages, each in ClickHouse or the DLQ
     m = re.search(r"documents by type \((\d+) documents, (\d+) windows", out)
@@ -174,52 +168,44 @@ def test_history_span_continues_after_earlier_runs(stack: Any) -> None:
     assert history_span(s, client, now) == (now - 2 * HOUR_MS + HISTORY_MARGIN_MS, now, now - 20 * HOUR_MS)
 
 
-def _demo_in_flight(tmp_path: Path, name: str) -> tuple[Any, subprocess.Popen, OutputReader, str]:
+def _demo_in_flight(spawn: Callable[..., Child], tmp_path: Path, name: str) -> tuple[Any, Child, str]:
     """``ocrstream demo`` in its own session, once it is waiting for documents to be OCR'd."""
     s = local_settings(tmp_path / name, ephemeral=False)
     marker = f"ocrstream-demo-{name}-{os.getpid()}"
     env = {**os.environ, **s.as_env(), "COLUMNS": "200", "OCRSTREAM_TEST_MARKER": marker, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "ocrstream", "demo", "--port", str(free_port()), "--timeout", "240"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # its own session: the signals of the test reach only it
-    reader = OutputReader(proc.stdout)
-    try:
-        reader.wait_for("waiting for", 240)
-    except AssertionError:
-        proc.kill()
-        proc.wait()
-        raise
-    return s, proc, reader, marker
+    demo = spawn("demo", "--port", str(free_port()), "--timeout", "240", env=env,
+                 start_new_session=True)  # its own session: the signals of the test reach only it
+    demo.output.wait_for("waiting for", 240)
+    return s, demo, marker
 
 
-def test_sighup_of_the_demo_leaves_no_process_behind(tmp_path: Path) -> None:
+def test_sighup_of_the_demo_leaves_no_process_behind(tmp_path: Path, spawn) -> None:
     """A closed terminal (SIGHUP) while documents are in flight: everything the demo started is gone."""
     from tests.support.processes import processes_with_marker
 
-    s, proc, reader, marker = _demo_in_flight(tmp_path, "hup")
+    s, demo, marker = _demo_in_flight(spawn, tmp_path, "hup")
     ours = processes_with_marker(marker, environ=True)
-    proc.send_signal(signal.SIGHUP)
-    out = reader.finish(proc, 120)
+    out = demo.stop(signal.SIGHUP, 120)
     assert len(ours) >= 4, ours  # weed, tansu, the worker (+ its OCR pool once it starts)
-    assert proc.returncode == 0, out[-3000:]
+    assert demo.proc.returncode == 0, out[-3000:]
     assert "signal SIGHUP: shutting down" in out, out[-3000:]
     assert wait_gone(processes_with_marker(marker, environ=True), 15) == [], out[-3000:]
     assert wait_gone(pipeline_processes(s), 15) == [], out[-3000:]
 
 
-def test_the_demo_notices_a_dead_worker(tmp_path: Path) -> None:
+def test_the_demo_notices_a_dead_worker(tmp_path: Path, spawn) -> None:
     from tests.support.processes import processes_with_marker
 
-    _, proc, reader, marker = _demo_in_flight(tmp_path, "dead")
+    _, demo, marker = _demo_in_flight(spawn, tmp_path, "dead")
     workers = [p for p in processes_with_marker(marker, environ=True)
                if b"ocrstream\x00worker" in Path(f"/proc/{p}/cmdline").read_bytes()]
     if len(workers) == 1:
         os.kill(workers[0], signal.SIGKILL)
     else:
-        proc.send_signal(signal.SIGTERM)
-    out = reader.finish(proc, 120)
+        demo.proc.send_signal(signal.SIGTERM)
+    out = demo.finish(120)
     assert len(workers) == 1, workers
-    assert proc.returncode == 1, out[-3000:]
+    assert demo.proc.returncode == 1, out[-3000:]
     assert "error: the worker process was killed by signal 9; see" in out, out[-3000:]
     assert wait_gone(processes_with_marker(marker, environ=True), 15) == [], out[-3000:]  # its OCR pool too
 
