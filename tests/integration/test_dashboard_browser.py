@@ -38,7 +38,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,6 +51,7 @@ from serving import create_app, sample
 from serving.queries import METRICS
 from serving.server import BackgroundServer
 from synth.history import BusinessProfile, Disorder, daily_history
+from tests.conftest import Child
 from tests.support.streams import stream_settings
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -70,7 +71,8 @@ def find_chromium() -> str | None:
 class CdpPipe:
     """Minimal CDP client over ``--remote-debugging-pipe`` (fd 3: commands in, fd 4: messages out)."""
 
-    def __init__(self, binary: str, user_data_dir: Path, width: int = 1400, height: int = 1800) -> None:
+    def __init__(self, binary: str, user_data_dir: Path, spawn: Callable[..., Child], width: int = 1400,
+                 height: int = 1800) -> None:
         cmd_r, self._cmd_w = os.pipe()
         self._out_r, out_w = os.pipe()
 
@@ -80,14 +82,14 @@ class CdpPipe:
             os.dup2(a, 3)
             os.dup2(b, 4)
 
-        self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check", "--mute-audio",
-             "--remote-debugging-pipe", f"--user-data-dir={user_data_dir}", f"--window-size={width},{height}",
-             "about:blank"],
+        self.proc = spawn(
+            argv=[binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check", "--mute-audio",
+                  "--remote-debugging-pipe", f"--user-data-dir={user_data_dir}", f"--window-size={width},{height}",
+                  "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             preexec_fn=child_fds, pass_fds=(3, 4), close_fds=True,
-        )
+        ).proc
         os.close(cmd_r)
         os.close(out_w)
         self._buf = b""
@@ -164,8 +166,7 @@ class CdpPipe:
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            pass  # stopped by the spawn fixture's teardown
         for fd in (self._cmd_w, self._out_r):
             try:
                 os.close(fd)
@@ -174,11 +175,11 @@ class CdpPipe:
 
 
 @pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[CdpPipe]:
+def chromium(tmp_path: Path, spawn: Callable[..., Child]) -> Iterator[CdpPipe]:
     binary = find_chromium()
     if binary is None:
         pytest.skip("no Chromium binary found (install Debian's `chromium`, or set OCRSTREAM_CHROMIUM)")
-    browser = CdpPipe(binary, tmp_path / "chromium-profile")
+    browser = CdpPipe(binary, tmp_path / "chromium-profile", spawn)
     try:
         browser.open_page()
         yield browser
