@@ -60,7 +60,8 @@ class DocumentProcessor:
                            unclip_ratio=s.onnx_unclip_ratio, det_short_side=s.onnx_det_short_side,
                            det_max_long_side=s.onnx_det_max_long_side, rec_batch=s.onnx_rec_batch,
                            rec_min_width=s.onnx_rec_min_width, rec_width_scale=s.onnx_rec_width_scale,
-                           rec_sessions=s.onnx_rec_sessions)
+                           rec_sessions=s.onnx_rec_sessions,
+                           rec_space_min_prob=s.onnx_rec_space_min_prob)
         elif name == "tesseract":
             options["psm"] = self.settings.tesseract_psm
         return get_engine(name, threads=self.settings.threads, **options)

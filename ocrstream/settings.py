@@ -141,6 +141,8 @@ class OcrSettings(BaseModel):
                                         description="horizontal scale of a crop for the recogniser (1 keeps its aspect)")
     onnx_rec_sessions: int = Field(2, ge=1, le=16,
                                    description="recogniser sessions run in parallel, sharing threads (at most one per thread)")
+    onnx_rec_space_min_prob: float = Field(0.3, ge=0.0, le=1.0,
+                                           description="decode a space where the blank wins but the space has this probability (0 = off)")
     # Pixels bounded by what OCR needs: a page is scaled down to this long side before
     # preprocessing and OCR (boxes are still reported in the page's own pixels), and a
     # document may decode at most max_document_pixels over all its pages (ImageTooLarge).

@@ -29,6 +29,7 @@ class RecognizerConfig:
     """``height``: model input height; ``batch``: crops per call at most; ``min_width``/``max_width``:
     bounds of a crop's input width (px); ``max_pad``: widest/narrowest - 1 allowed in one batch;
     ``width_scale``: horizontal scale of a crop after resizing to ``height`` (1 keeps its aspect);
+    ``space_min_prob``: see :func:`ctc_decode` (0 = plain greedy decoding);
     ``sessions``: model sessions run in parallel, the threads split between them (at most one
     session per thread; two single-threaded sessions recognise a receipt's ~57 crops in 0.52 s
     where one two-threaded session takes 0.60 s, because small crops keep one thread idle)."""
@@ -40,6 +41,7 @@ class RecognizerConfig:
     max_pad: float = 0.25
     width_scale: float = 1.0
     sessions: int = 2
+    space_min_prob: float = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +77,21 @@ def plan_batches(widths: Sequence[int], config: RecognizerConfig) -> list[Batch]
     return batches
 
 
-def ctc_decode(probs: np.ndarray, steps: Sequence[int], charset: Sequence[str]) -> list[tuple[str, float]]:
+def ctc_decode(probs: np.ndarray, steps: Sequence[int], charset: Sequence[str],
+               space_min_prob: float = 0.0) -> list[tuple[str, float]]:
     """Greedy CTC decoding of ``probs`` (``B x T x C``, class 0 = blank) over each row's first
     ``steps[b]`` time steps: repeats collapsed, blanks dropped. Returns ``(text, confidence)``,
-    confidence = mean probability of the kept characters (0 when none)."""
+    confidence = mean probability of the kept characters (0 when none).
+
+    ``space_min_prob`` > 0: a step whose best class is the blank becomes a space (the last
+    class) when the space has at least this probability there. PP-OCR recognisers put the
+    gap between printed words mostly on blanks, so greedy decoding glues words together
+    (``Tel:03-5542``, ``Amt(RM)``); on real receipts 0.3 brought word recall from 0.873 to
+    0.887 with the same fields, where 0.05 also split words (``BAK ERIES``)."""
     best = probs.argmax(axis=2)
+    if space_min_prob > 0:
+        space = len(charset) - 1
+        best[(best == 0) & (probs[..., space] >= space_min_prob)] = space
     conf = np.take_along_axis(probs, best[..., None], axis=2)[..., 0]
     out: list[tuple[str, float]] = []
     for b, n in enumerate(steps):
@@ -147,5 +159,5 @@ class CtcRecognizer:
             probs = session.run(None, {self._input: x})[0]
             t = probs.shape[1]
             steps = [min(t, math.ceil(t * widths[i] / batch.width) + 1) for i in batch.indices]
-            for i, res in zip(batch.indices, ctc_decode(probs, steps, self.charset)):
+            for i, res in zip(batch.indices, ctc_decode(probs, steps, self.charset, c.space_min_prob)):
                 results[i] = res

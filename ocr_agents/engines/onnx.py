@@ -65,7 +65,8 @@ class OnnxEngine(BaseEngine):
     ``det_short_side``/``det_max_long_side``: detector input size (:func:`~ocr_agents.engines.db.detection_size`);
     ``rec_batch``: crops per recogniser call at most; ``rec_min_width``: narrowest recogniser input (px);
     ``rec_width_scale``: horizontal scale of crops for the recogniser; ``rec_sessions``: parallel
-    recogniser sessions sharing ``threads``.
+    recogniser sessions sharing ``threads``; ``rec_space_min_prob``: space decoding threshold
+    (:func:`~ocr_agents.engines.ctc.ctc_decode`).
     """
 
     name = "onnx"
@@ -84,6 +85,7 @@ class OnnxEngine(BaseEngine):
         rec_min_width: int = DEFAULT_RECOGNIZER.min_width,
         rec_width_scale: float = DEFAULT_RECOGNIZER.width_scale,
         rec_sessions: int = DEFAULT_RECOGNIZER.sessions,
+        rec_space_min_prob: float = DEFAULT_RECOGNIZER.space_min_prob,
     ) -> None:
         super().__init__(threads=threads)
         if model_size is not None:
@@ -98,7 +100,8 @@ class OnnxEngine(BaseEngine):
             short_side=int(det_short_side), max_long_side=int(det_max_long_side)))
         self.recognizer = CtcRecognizer(paths["rec"], paths["dict"], threads=threads, config=replace(
             DEFAULT_RECOGNIZER, batch=max(1, int(rec_batch)), min_width=max(1, int(rec_min_width)),
-            width_scale=float(rec_width_scale), sessions=max(1, int(rec_sessions))))
+            width_scale=float(rec_width_scale), sessions=max(1, int(rec_sessions)),
+            space_min_prob=float(rec_space_min_prob)))
 
     def boxes(self, image: np.ndarray) -> list[TextBox]:
         """Detected quads with the text and confidence recognised in each (unsure ones dropped)."""

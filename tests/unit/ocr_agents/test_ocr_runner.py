@@ -77,3 +77,15 @@ def test_batched_recognition_reads_what_single_crops_read():
     assert [t for t, _ in batched] == words
     assert [t for t, _ in single] == words
     assert all(conf > 0.8 for _, conf in batched)
+
+
+def test_ctc_decode_puts_a_likely_space_on_a_blank_step():
+    charset = ["", "a", "b", " "]
+    probs = np.full((1, 5, 4), 0.0, dtype=np.float32)
+    # a, blank (space 0.35), b, blank (space 0.1), a
+    for t, row in enumerate([[0, .9, .05, .05], [.6, .05, 0, .35], [0, .05, .9, .05], [.85, .05, 0, .1],
+                             [0, .9, .05, .05]]):
+        probs[0, t] = row
+    assert ctc_decode(probs, [5], charset)[0][0] == "aba"  # plain greedy: blanks dropped
+    (text, conf), = ctc_decode(probs, [5], charset, space_min_prob=0.3)
+    assert text == "a ba" and conf == pytest.approx((0.9 + 0.35 + 0.9 + 0.9) / 4)
