@@ -1,6 +1,10 @@
 """Aggregation sink: ``ocr-results`` -> window operator -> ClickHouse, exactly-once *effect*.
 
-The consume loop and the commit order; every other job lives in its own module:
+The consume loop and the commit order; every other job lives in its own module.
+Why this module is over 500 lines: the loop, its rewind after a refused body and the
+rebalance callbacks share the in-flight offsets and the operator; split apart they would
+pass that state around and hide the order in which it changes.
+
 
 * decode + validate (:mod:`ocrstream.result_decode`, :mod:`ocrstream.result_validation`): only the
   scalar prefix of each record is decoded here, ClickHouse parses the Avro bodies;

@@ -1,5 +1,9 @@
 """Event-time tumbling windows: assignment, closing, allowed lateness (pure Python, no broker).
 
+Why this module is over 500 lines: assignment, closing and the lateness decision are one
+state machine over the same window table; clocks (:mod:`streams.clock`), aggregates
+(:mod:`streams.aggregates`) and emissions (:mod:`streams.emissions`) are already apart.
+
 The sink (:mod:`streams.sink`) feeds records in with :meth:`WindowOperator.process_fields`
 (decoded window fields, the fast path) or :meth:`~WindowOperator.process_batch`
 (record dicts), calls :meth:`~WindowOperator.tick` periodically and forwards what
