@@ -223,7 +223,7 @@ def bench_faust(settings: Settings, n: int, on_done) -> None:
                 log.info("faust windowed table: %d events, %.0f/s", seen["n"], rate)
                 on_done(rate)
 
-    worker = app.Worker(loglevel="warning", quiet=True, redirect_stdouts=False)
+    worker = app.Worker(loglevel="error", quiet=True, redirect_stdouts=False)
     try:  # main thread: Faust installs signal handlers; on_done() ends the process
         worker.execute_from_commandline()
     except SystemExit:
@@ -276,14 +276,18 @@ def main() -> None:
               f"p99 {p99:.0f} ms (mean {statistics.fmean(lat) if lat else float('nan'):.0f} ms)")
 
         def on_done(faust_rate: float) -> None:
+            # Faust's threads keep running (and logging connection errors) while the stack
+            # goes down: silence them first, so that the RESULT line is the last one
+            logging.disable(logging.CRITICAL)
+            if stack is not None:
+                stack.down()
             ratio = rate / faust_rate if faust_rate else float("inf")
-            print(f"faust tumbling windowed table (count+sum): {faust_rate:,.0f} events/s; ratio {ratio:.1f}x")
+            print(f"faust tumbling windowed table (count+sum): {faust_rate:,.0f} events/s; ratio {ratio:.1f}x",
+                  file=sys.__stdout__)
             print(f"RESULT events_per_s={rate:.0f} p50_visible_ms={p50:.0f} p99_visible_ms={p99:.0f} "
                   f"ratio_vs_faust_windows={ratio:.2f} late_events_per_s={late_rate:.0f} "
                   f"mixed_events_per_s={mixed_rate:.0f} cpu_us_per_event={cpu * 1e6:.1f}",
                   file=sys.__stdout__, flush=True)
-            if stack is not None:
-                stack.down()
             os._exit(0)
 
         bench_faust(s, args.faust_events, on_done)
