@@ -53,6 +53,7 @@ from ocrstream.objectstore import ObjectStore, content_key
 from ocrstream.records import DocumentRef
 from ocrstream.settings import Settings
 from ocrstream.topics import DOCUMENTS
+from ocrstream.uris import s3_uri
 from producers.errors import ProducerError, StoreUnavailable
 from ocrstream.kafka import flush, produce
 from producers.kafka_io import connect
@@ -203,7 +204,7 @@ def _discover_s3(uri: str, store: ObjectStore) -> tuple[list[Candidate], int]:
             ignored += 1
             continue
         mtime_ns = int(o["LastModified"].timestamp() * 1e9) if o.get("LastModified") else 0
-        out.append(Candidate(name=f"s3://{bucket}/{o['Key']}", bucket=bucket, key=o["Key"],
+        out.append(Candidate(name=s3_uri(bucket, o["Key"]), bucket=bucket, key=o["Key"],
                              size=int(o.get("Size", 0)), mtime_ns=mtime_ns))
     if not out:
         raise ProducerError(f"no documents under {uri} (looked for {SUPPORTED_HINT}): check the prefix")
@@ -324,7 +325,7 @@ class DocumentPublisher:
             prep.bucket, prep.key = self.bucket, content_key(prep.sha256, SUFFIX_FOR_TYPE[media_type])
         else:
             prep.bucket, prep.key = cand.bucket or "", cand.key or ""
-        prep.uri = f"s3://{prep.bucket}/{prep.key}"
+        prep.uri = s3_uri(prep.bucket, prep.key)
         try:
             in_store = self.store.exists(prep.bucket, prep.key)
             assert self.ledger is not None

@@ -47,6 +47,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from ocrstream.errors import Permanent
+from ocrstream.uris import s3_uri
 
 BUSINESS_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_KEY_BYTES = 1024  # S3's own limit
@@ -90,7 +91,7 @@ class ObjectCreated:
 
     @property
     def uri(self) -> str:
-        return object_uri(self.bucket, self.key)
+        return s3_uri(self.bucket, self.key)
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,6 @@ class Ignored:
 
 
 Event = ObjectCreated | Ignored
-
-
-def object_uri(bucket: str, key: str) -> str:
-    """``s3://bucket/key`` as the fetch stage parses it (``%``, ``#``, ``?`` percent-encoded)."""
-    return f"s3://{bucket}/" + key.replace("%", "%25").replace("#", "%23").replace("?", "%3F")
 
 
 # ------------------------------------------------------------------ keys

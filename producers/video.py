@@ -47,6 +47,7 @@ from ocrstream.objectstore import ObjectStore, content_key
 from ocrstream.records import VideoFrame
 from ocrstream.settings import Settings
 from ocrstream.topics import VIDEO_FRAMES
+from ocrstream.uris import s3_uri
 from producers.errors import ProducerError, SourceUnavailable, StoreUnavailable
 from producers.frames import DetectorConfig, PageDetector, Verdict, phash_hex, sharpness
 from ocrstream.kafka import flush, produce
@@ -291,7 +292,7 @@ class VideoProducer:
         except Exception as exc:  # noqa: BLE001
             raise StoreUnavailable(f"cannot upload a page to s3://{bucket} at {self.settings.s3.endpoint}: "
                                    f"{' '.join(str(exc).split())[:160]} (check `ocrstream stack status`)") from exc
-        return f"s3://{bucket}/{key}"
+        return s3_uri(bucket, key)
 
     def record_for(self, image: np.ndarray, frame_number: int, timestamp_ms: int, ph: int,
                    stats: VideoStats) -> VideoFrame:

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlparse
 
 from ocrstream.media import SNIFF_BYTES, sniff
 from ocrstream.settings import Settings
+from ocrstream.uris import parse_s3_uri
 
 CHUNK_BYTES = 256 * 1024
 #: What browsers display as an image (or hand to their PDF viewer): never script-capable types.
@@ -63,7 +64,11 @@ def open_object(settings: Settings, uri: str) -> ObjectStream:
     """
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
-        size, raw, name = _open_s3(settings, parsed.netloc, parsed.path.lstrip("/"))
+        try:
+            bucket, key = parse_s3_uri(uri)
+        except UnicodeDecodeError as exc:
+            raise ObjectUnavailable(f"{uri[:200]}: the key is not UTF-8") from exc
+        size, raw, name = _open_s3(settings, bucket, key)
     elif parsed.scheme == "file":
         size, raw, name = _open_file(settings, Path(unquote(parsed.path)))
     else:

@@ -50,6 +50,7 @@ from urllib.parse import unquote, urlsplit
 from ocrstream import media
 from ocrstream.errors import ImageTooLarge, ObjectMissing, ObjectTooLarge, Permanent, Transient
 from ocrstream.settings import FetchSettings, Settings
+from ocrstream.uris import parse_s3_uri
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -210,7 +211,7 @@ class Fetcher:
         if scheme not in self.schemes:
             raise FetchRefused(f"scheme {scheme or '(none)'!r} is not allowed (allowed: {sorted(self.schemes)})")
         if scheme == "s3":
-            bucket, key = parts.netloc, unquote(parts.path.lstrip("/"), errors="strict")
+            bucket, key = parse_s3_uri(uri)
             if bucket not in self.buckets:
                 raise FetchRefused(f"bucket {bucket!r} is not allowed (allowed: {sorted(self.buckets)})")
             if not key or _has_control(key) or any(seg in ("..", ".") for seg in key.split("/")):

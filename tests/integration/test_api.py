@@ -209,6 +209,7 @@ def test_documents_list_filter_and_detail(api: TestClient, ch: Any) -> None:
 
 def test_document_image_from_s3_and_file(stack: Any, ch: Any, tmp_path: Path) -> None:
     from ocrstream.objectstore import ObjectStore
+    from ocrstream.uris import s3_uri
 
     a, b = uid(), uid()
     settings = stack.settings
@@ -216,6 +217,8 @@ def test_document_image_from_s3_and_file(stack: Any, ch: Any, tmp_path: Path) ->
     key = f"test/{a}.png"
     payload = b"\x89PNG\r\n\x1a\n" + os.urandom(300_000)
     store.put(settings.s3.documents_bucket, key, payload, "image/png")
+    odd_key = f"test/{a} reçu 100%#1?.png"  # what the bridge may see: read back as the fetch stage reads it
+    store.put(settings.s3.documents_bucket, odd_key, payload[:1000], "image/png")
     file_root = settings.file_root
     file_root.mkdir(parents=True, exist_ok=True)
     jpeg = b"\xff\xd8\xff\xe0" + os.urandom(64)
@@ -225,6 +228,7 @@ def test_document_image_from_s3_and_file(stack: Any, ch: Any, tmp_path: Path) ->
     sample.insert_documents(ch, [
         sample.document_row(f"{a}-s3", a, T0, uri=f"s3://{settings.s3.documents_bucket}/{key}"),
         sample.document_row(f"{a}-file", a, T0, uri=(file_root / f"{a}.jpg").as_uri()),
+        sample.document_row(f"{a}-odd", a, T0, uri=s3_uri(settings.s3.documents_bucket, odd_key)),
         sample.document_row(f"{a}-escape", a, T0, uri=f"file://{file_root}/../../{outside.relative_to('/')}"),
         sample.document_row(f"{a}-outside", a, T0, uri=outside.as_uri()),
         sample.document_row(f"{a}-bucket", a, T0, uri="s3://other-bucket/x.png"),
@@ -246,6 +250,8 @@ def test_document_image_from_s3_and_file(stack: Any, ch: Any, tmp_path: Path) ->
         other = api.get(f"/api/documents/{b}-s3/image", headers=auth)
         missing = api.get(f"/api/documents/{uid('nodoc')}/image", headers=auth)
         assert other.status_code == missing.status_code == 404 and other.json() == missing.json()
+        r = api.get(docs[f"{a}-odd"]["image_url"])
+        assert r.status_code == 200 and r.content == payload[:1000], r.text
         r = api.get(docs[f"{a}-file"]["image_url"])
         assert r.status_code == 200 and r.content == jpeg and r.headers["content-type"] == "image/jpeg"
         for name in ("escape", "outside", "bucket", "http"):

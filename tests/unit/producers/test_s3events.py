@@ -22,10 +22,10 @@ from producers.s3events import (
     ObjectCreated,
     UnsafeKey,
     document_of_key,
-    object_uri,
     parse_filer_event,
     parse_notification,
 )
+from ocrstream.uris import parse_s3_uri, s3_uri
 from tests.support import REPO, TEST_DATA
 
 DATA = TEST_DATA / "s3events"
@@ -185,7 +185,9 @@ def test_object_uris_round_trip_through_the_fetch_policy() -> None:
     fetcher = Fetcher.from_settings(settings)
     bucket = settings.s3.documents_bucket
     for key in ("acme/receipt 1.jpg", "acme/100%.png", "acme/#1?.png", "acme/été/reçu.pdf", "acme/a+b.png"):
-        assert fetcher.check(object_uri(bucket, key)) == ("s3", (bucket, key)), key
+        uri = s3_uri(bucket, key)
+        assert fetcher.check(uri) == ("s3", (bucket, key)), key
+        assert parse_s3_uri(uri) == (bucket, key), key
 
 
 # ---------------------------------------------------------------- SeaweedFS
