@@ -255,6 +255,17 @@ DEFAULTS: dict[type, dict[str, Any]] = {
 }  # fmt: skip
 
 
+def frame_document_id(frame: VideoFrame | dict[str, Any]) -> str:
+    """The document id of a video page: ``<stream_id>:<frame_number>:<first 16 hex of its JPEG's sha256>``.
+
+    The same record replayed, or the same video file published again (same frames, same JPEG
+    bytes), gets the same id and is counted once; a camera stream restarted under the same
+    ``--stream-id`` numbers its frames from 0 again, and its new pages (other bytes) get new
+    ids instead of being taken for replays of the old ones.
+    """
+    return f"{frame['stream_id']}:{frame['frame_number']}:{str(frame.get('sha256') or '')[:16]}"
+
+
 def with_defaults(record_type: type, record: dict[str, Any]) -> dict[str, Any]:
     """``record`` with every missing optional key of ``record_type`` set to its Avro default (a new dict)."""
     out = {k: (v.copy() if isinstance(v, (dict, list)) else v) for k, v in DEFAULTS[record_type].items()}
@@ -265,6 +276,6 @@ def with_defaults(record_type: type, record: dict[str, Any]) -> dict[str, Any]:
 __all__ = [
     "DEFAULTS", "DOC_TYPES", "FIELD_DOC_TYPES", "FIELD_NAMES", "GRANULARITIES", "RECORDS", "SOURCES", "STAGES",
     "TEXT_DOC_TYPES", "WINDOW_STATUSES", "ClassifiedDocument", "DeadLetter", "DocType", "DocumentRef",
-    "ExtractedFields", "FieldEvidence", "FieldName", "Granularity", "LineItem", "OcrLine", "OcrResult", "PageSize",
+    "ExtractedFields", "FieldEvidence", "FieldName", "frame_document_id", "Granularity", "LineItem", "OcrLine", "OcrResult", "PageSize",
     "Source", "Stage", "StageTimings", "VideoFrame", "WindowAggregate", "WindowStatus", "with_defaults",
 ]

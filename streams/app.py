@@ -54,7 +54,7 @@ from ocrstream.codec import make_serde
 from ocrstream.deadletter import DeadLetterWriter, Failure, GaveUp, RetryPolicy, dead_letter, retry_async
 from ocrstream.errors import InvalidRecord, UnknownBusiness, classify_error
 from ocrstream.kafka import AsyncProducer
-from ocrstream.records import ClassifiedDocument
+from ocrstream.records import ClassifiedDocument, frame_document_id
 from ocrstream.settings import Settings
 from ocrstream.topics import CLASSIFIED, DOCUMENTS, OCR_RESULTS, VIDEO_FRAMES, TopicSpec
 from streams.fetch import Fetcher
@@ -96,7 +96,7 @@ def _locate_document(ref: dict[str, Any]) -> Located:
 
 
 def _locate_frame(frame: dict[str, Any]) -> Located:
-    document_id = f"{frame['stream_id']}:{frame['frame_number']}"
+    document_id = frame_document_id(frame)
     return Located(document_id=document_id, uri=frame.get("image_uri") or f"inline:{document_id}",
                    fetch_uri=frame.get("image_uri") or None, inline=frame.get("image_jpeg"), source="video",
                    media_type="image/jpeg", what="frame", inline_field="image_jpeg", uri_field="image_uri")

@@ -19,6 +19,7 @@ import pytest
 
 from ocrstream.codec import make_serde
 from ocrstream.kafka import make_producer
+from ocrstream.records import frame_document_id
 from ocrstream.objectstore import ObjectStore
 from ocrstream.topics import DLQ, DOCUMENTS, OCR_RESULTS, ensure_topics
 from tests.support.streams import read_topic
@@ -160,7 +161,7 @@ def test_bad_records_go_to_dlq_and_good_ones_flow(settings, tmp_path, spawn):
         if isinstance(rec, bytes):
             producer.produce(topic, value=rec, key=name.encode())
         elif "stream_id" in rec:  # a VideoFrame
-            ids[f"{rec['stream_id']}:{rec['frame_number']}"] = name
+            ids[frame_document_id(rec)] = name
             producer.produce(frames_topic, value=frame_serde.encode(rec), key=rec["stream_id"].encode())
         elif not rec["document_id"]:
             markers.append(name)

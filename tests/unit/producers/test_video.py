@@ -59,3 +59,22 @@ def test_unopenable_sources(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(app, ["video", "9", "--stream-id", "s", "--business", "b", "--dry-run"])
     assert_one_line_error(result, "cannot open camera 9", "ls /dev/video*")
+
+
+def test_a_restarted_stream_gets_new_document_ids_and_a_replay_keeps_its_own() -> None:
+    """Frame numbers restart at 0 when a camera stream restarts under the same id: its new pages
+    must not be taken for replays of the old ones (the sink drops replays), while the same page
+    bytes again (a replayed record, the same file published twice) keep their id."""
+    from ocrstream.records import frame_document_id
+    from producers.video import VideoStats
+
+    texts = page_texts(2, seed=4)
+    stats = VideoStats()
+    first_run = VideoProducer(Settings(), "cam-desk", "acme", publish=False)
+    yesterday = first_run.record_for(text_page(texts[0]), 12, 1_000, 0, stats)
+    replayed = first_run.record_for(text_page(texts[0]), 12, 1_000, 0, stats)
+    restarted = VideoProducer(Settings(), "cam-desk", "acme", publish=False)
+    today = restarted.record_for(text_page(texts[1]), 12, 90_000_000, 0, stats)
+    assert frame_document_id(yesterday) == frame_document_id(replayed)
+    assert frame_document_id(today) != frame_document_id(yesterday)
+    assert frame_document_id(today).startswith("cam-desk:12:")
