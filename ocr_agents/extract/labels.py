@@ -32,6 +32,14 @@ NOT_TOTAL: list[str] = [
     "total vat", "total gst", "gst summary", "total saving", "total excluding", "total ht", "total qty tender",
     "total number", "total pcs", "total units", "no of items", "total exclusive", "total excl gst",
 ]
+# words of a line-items table's column headings ("Item Qty S/Price Amount Tax",
+# "Description Qty Price Total"): a row with two or more of them is a table header, and
+# its last heading ("Tax", "Total") labels a column, not the amount on the row below
+COLUMN_HEADINGS: frozenset[str] = frozenset({
+    "item", "items", "qty", "quantity", "price", "unit", "amount", "amt", "description", "desc", "uom", "code",
+    "rate", "disc", "sku", "article", "menge", "preis", "betrag", "artikel", "prix", "quantite", "designation",
+    "cantidad", "precio", "importe", "ilosc", "cena", "kuantiti", "harga", "jumlah",
+})
 # headings of the tax analysis table printed under the totals; its rows are no totals
 SUMMARY: list[str] = ["gst summary", "tax summary", "vat summary", "summary", "tax analysis", "vat analysis",
                       "mwst uebersicht", "btw overzicht", "tva recapitulatif"]

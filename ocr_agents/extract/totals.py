@@ -35,6 +35,7 @@ from typing import Sequence
 from ocr_agents.extract.amounts import TOL, close, find_amounts, money_candidates
 from ocr_agents.extract.labels import (
     CHANGE,
+    COLUMN_HEADINGS,
     INCLUSIVE,
     NOT_TAX,
     NOT_TOTAL,
@@ -97,7 +98,8 @@ def field_candidates(rows: list[Row], labels: Sequence[str], exclude: Sequence[s
         cands = money_candidates(r.text)
         conf = r.conf
         src: tuple[int, ...] = (i,)
-        if not cands and i + 1 < len(rows) and _bare_amount(rows[i + 1]):  # value on the next line
+        if (not cands and i + 1 < len(rows) and _bare_amount(rows[i + 1])  # value on the next line,
+                and sum(w in COLUMN_HEADINGS for w in key.split()) < 2):  # unless the row is a table header
             nxt = rows[i + 1]
             cands = [(a, q * 0.9) for a, q in money_candidates(nxt.text)]
             conf = (r.conf + nxt.conf) / 2

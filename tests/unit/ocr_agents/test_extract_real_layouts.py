@@ -149,3 +149,29 @@ def test_article_code_before_price_is_no_quantity():
     lamp = [i for i in r.line_items if i.amount == 55.9]
     assert lamp and (lamp[0].quantity, lamp[0].unit_price) == (1.0, 55.9)
     assert lamp[0].raw_text == "GF-TABLE LAMP/STITCH <i>\n62483 55.90 55.90"
+
+
+# a line-items table whose header ends in a field word ("Tax"), each item's numbers on a row
+# of their own below its description (a machinery shop's cash sale)
+TABLE_HEADER = """SOON HUAT MACHINERY ENTERPRISE
+NO.53 JALAN PUTRA 1,
+TAMAN SRI PUTRA,
+81200 JOHOR BAHRU
+CASH SALES
+Doc No. : CS00004040 Date: 11/01/2019
+Item Qty S/Price S/Price Amount Tax
+1072 80.00 80.00 80.00
+REPAIR ENGINE POWER SPRAYER (1UNIT)
+70549 1 160.00 160.00 160.00
+ENGINE OIL
+70791 1 10.00 10.00 10.00
+Total Qty: 3 250.00
+Total Sales : 250.00
+CASH : 250.00"""
+
+
+def test_a_table_header_is_no_label_for_the_row_below():
+    r = _extract(TABLE_HEADER)
+    assert r.values["tax"] is None  # "Tax" names a column; 80.00 is the first item's amount
+    assert r.values["total"] == 250.0 and r.values["date"] == "2019-01-11"
+    assert r.values["vendor"] == "SOON HUAT MACHINERY ENTERPRISE"
