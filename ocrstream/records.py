@@ -276,6 +276,7 @@ def with_defaults(record_type: type, record: dict[str, Any]) -> dict[str, Any]:
 __all__ = [
     "DEFAULTS", "DOC_TYPES", "FIELD_DOC_TYPES", "FIELD_NAMES", "GRANULARITIES", "RECORDS", "SOURCES", "STAGES",
     "TEXT_DOC_TYPES", "WINDOW_STATUSES", "ClassifiedDocument", "DeadLetter", "DocType", "DocumentRef",
-    "ExtractedFields", "FieldEvidence", "FieldName", "frame_document_id", "Granularity", "LineItem", "OcrLine", "OcrResult", "PageSize",
-    "Source", "Stage", "StageTimings", "VideoFrame", "WindowAggregate", "WindowStatus", "with_defaults",
+    "ExtractedFields", "FieldEvidence", "FieldName", "Granularity", "LineItem", "OcrLine", "OcrResult", "PageSize",
+    "Source", "Stage", "StageTimings", "VideoFrame", "WindowAggregate", "WindowStatus", "frame_document_id",
+    "with_defaults",
 ]
