@@ -19,8 +19,8 @@ import pytest
 
 from ocrstream.codec import make_serde
 from ocrstream.kafka import make_producer
-from ocrstream.records import frame_document_id
 from ocrstream.objectstore import ObjectStore
+from ocrstream.records import frame_document_id
 from ocrstream.topics import DLQ, DOCUMENTS, OCR_RESULTS, ensure_topics
 from tests.support.streams import read_topic
 from tests.support.media import png_header_bomb

@@ -151,8 +151,8 @@ def test_article_code_before_price_is_no_quantity():
     assert lamp[0].raw_text == "GF-TABLE LAMP/STITCH <i>\n62483 55.90 55.90"
 
 
-# a line-items table whose header ends in a field word ("Tax"), each item's numbers on a row
-# of their own below its description (a machinery shop's cash sale)
+# a line-items table whose header ends in a field word ("Tax"), each item's code and numbers
+# on a row of their own above its description (a machinery shop's cash sale)
 TABLE_HEADER = """SOON HUAT MACHINERY ENTERPRISE
 NO.53 JALAN PUTRA 1,
 TAMAN SRI PUTRA,
