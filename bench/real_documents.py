@@ -84,6 +84,47 @@ class Config:
     outcomes: list[Outcome] = field(default_factory=list)
 
 
+class StageClock:
+    """Seconds in the onnx engine's detector and recogniser (and crops recognised) of one
+    processor, per document: the default configuration's split of ``s_per_receipt``."""
+
+    def __init__(self, processor: DocumentProcessor) -> None:
+        self.det = self.rec = 0.0
+        self.crops = 0
+        self.per_doc: list[tuple[float, float, int]] = []
+        engine = processor.engine("onnx")
+        detect, recognize = engine.detector.detect, engine.recognizer.recognize
+
+        def timed_detect(image: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return detect(image)
+            finally:
+                self.det += time.perf_counter() - t0
+
+        def timed_recognize(crops: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return recognize(crops)
+            finally:
+                self.rec += time.perf_counter() - t0
+                self.crops += len(crops)
+
+        engine.detector.detect, engine.recognizer.recognize = timed_detect, timed_recognize
+
+    def start(self) -> None:
+        self.det = self.rec = 0.0
+        self.crops = 0
+
+    def stop(self) -> None:
+        self.per_doc.append((self.det, self.rec, self.crops))
+
+    def line(self) -> str:
+        det, rec, crops = (statistics.median(v) for v in zip(*self.per_doc))
+        return (f"default onnx stages per receipt (p50): detection {det:.3f} s, recognition {rec:.3f} s "
+                f"of {crops:.0f} crops")
+
+
 def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
     """``NAME:FIELD=VALUE,FIELD=VALUE`` -> (NAME, overrides); values are JSON when they parse."""
     name, _, rest = spec.partition(":")
@@ -191,13 +232,18 @@ def main(argv: list[str] | None = None) -> int:
     datas = {r.name: r.image.read_bytes() for r in receipts}
     for c in configs:  # warm-up: load models
         c.processor.process(datas[receipts[0].name], filename=receipts[0].image.name)
+    stages = StageClock(configs[0].processor)
     t_start = time.perf_counter()
     for i, r in enumerate(receipts):
         order = configs[i % len(configs):] + configs[: i % len(configs)]
         for c in order:
+            if c is configs[0]:
+                stages.start()
             t0, c0 = time.perf_counter(), time.process_time()
             result = c.processor.process(datas[r.name], filename=r.image.name)
             c.outcomes.append(score(r, result, time.perf_counter() - t0, time.process_time() - c0))
+            if c is configs[0]:
+                stages.stop()
     print(f"done in {time.perf_counter() - t_start:.0f} s; load average {os.getloadavg()[0]:.2f} at the end "
           "(shared machine: absolute seconds are noisy, compare configurations within this run)")
 
@@ -207,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         for route in sorted({o.route for o in c.outcomes}):
             rows.append((f"  {route}", summary([o for o in c.outcomes if o.route == route])))
     print_table(rows)
+    print(stages.line())
     for c in configs:
         wrong = [o for o in c.outcomes if not (o.total_ok and o.date_ok and o.vendor_ok)]
         for o in wrong[: a.show_errors]:
