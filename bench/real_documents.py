@@ -93,24 +93,26 @@ class StageClock:
         self.crops = 0
         self.per_doc: list[tuple[float, float, int]] = []
         engine = processor.engine("onnx")
-        detect, recognize = engine.detector.detect, engine.recognizer.recognize
+        engine.detector.detect = self._clocked(engine.detector.detect, self._add_det)
+        engine.recognizer.recognize = self._clocked(engine.recognizer.recognize, self._add_rec)
 
-        def timed_detect(image: Any) -> Any:
+    @staticmethod
+    def _clocked(fn: Any, record: Any) -> Any:
+        """``fn`` (one argument) that calls ``record(seconds, argument)`` after each call."""
+        def clocked(arg: Any) -> Any:
             t0 = time.perf_counter()
             try:
-                return detect(image)
+                return fn(arg)
             finally:
-                self.det += time.perf_counter() - t0
+                record(time.perf_counter() - t0, arg)
+        return clocked
 
-        def timed_recognize(crops: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return recognize(crops)
-            finally:
-                self.rec += time.perf_counter() - t0
-                self.crops += len(crops)
+    def _add_det(self, seconds: float, _image: Any) -> None:
+        self.det += seconds
 
-        engine.detector.detect, engine.recognizer.recognize = timed_detect, timed_recognize
+    def _add_rec(self, seconds: float, crops: Any) -> None:
+        self.rec += seconds
+        self.crops += len(crops)
 
     def start(self) -> None:
         self.det = self.rec = 0.0
